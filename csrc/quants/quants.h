@@ -1,0 +1,47 @@
+/* Portable reference converters, one pair per type: pg_quantize_row_<t>_ref (n floats -> n/QK
+ * blocks) and pg_dequantize_row_<t>_ref (blocks -> floats). n is a multiple of the block size.
+ * Also the reference vec_dot kernels pg_vec_dot_<w>_<a>_ref (ground truth for every path). */
+#ifndef PG_QUANTS_H
+#define PG_QUANTS_H
+
+#include <stdint.h>
+
+#include "quants/blocks.h"
+
+#define PG_DECLARE_ROW_CONVERTERS(t)                                         \
+    void pg_quantize_row_##t##_ref(const float *x, void *y, int64_t n);      \
+    void pg_dequantize_row_##t##_ref(const void *x, float *y, int64_t n);
+
+void pg_to_float_f32_ref(const void *x, float *y, int64_t n);
+void pg_from_float_f32_ref(const float *x, void *y, int64_t n);
+PG_DECLARE_ROW_CONVERTERS(f16)
+PG_DECLARE_ROW_CONVERTERS(bf16)
+PG_DECLARE_ROW_CONVERTERS(q4_0)
+PG_DECLARE_ROW_CONVERTERS(q4_1)
+PG_DECLARE_ROW_CONVERTERS(q5_0)
+PG_DECLARE_ROW_CONVERTERS(q5_1)
+PG_DECLARE_ROW_CONVERTERS(q8_0)
+PG_DECLARE_ROW_CONVERTERS(q8_1)
+PG_DECLARE_ROW_CONVERTERS(q2_K)
+PG_DECLARE_ROW_CONVERTERS(q3_K)
+PG_DECLARE_ROW_CONVERTERS(q4_K)
+PG_DECLARE_ROW_CONVERTERS(q5_K)
+PG_DECLARE_ROW_CONVERTERS(q6_K)
+PG_DECLARE_ROW_CONVERTERS(q8_K)
+
+/* reference dot products: x = weight row, y = activation row of the partner type */
+void pg_vec_dot_f32_f32_ref(int n, float *s, const void *x, const void *y);
+void pg_vec_dot_f16_f16_ref(int n, float *s, const void *x, const void *y);
+void pg_vec_dot_bf16_bf16_ref(int n, float *s, const void *x, const void *y);
+void pg_vec_dot_q4_0_q8_0_ref(int n, float *s, const void *x, const void *y);
+void pg_vec_dot_q4_1_q8_1_ref(int n, float *s, const void *x, const void *y);
+void pg_vec_dot_q5_0_q8_0_ref(int n, float *s, const void *x, const void *y);
+void pg_vec_dot_q5_1_q8_1_ref(int n, float *s, const void *x, const void *y);
+void pg_vec_dot_q8_0_q8_0_ref(int n, float *s, const void *x, const void *y);
+void pg_vec_dot_q2_K_q8_K_ref(int n, float *s, const void *x, const void *y);
+void pg_vec_dot_q3_K_q8_K_ref(int n, float *s, const void *x, const void *y);
+void pg_vec_dot_q4_K_q8_K_ref(int n, float *s, const void *x, const void *y);
+void pg_vec_dot_q5_K_q8_K_ref(int n, float *s, const void *x, const void *y);
+void pg_vec_dot_q6_K_q8_K_ref(int n, float *s, const void *x, const void *y);
+
+#endif

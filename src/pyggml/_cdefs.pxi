@@ -1,0 +1,71 @@
+# C declarations of csrc/pyggml.h and csrc/kernels.h for the Cython bridge.
+from libc.stdint cimport int64_t, int32_t, uint64_t, uint8_t, uint16_t
+
+cdef extern from "pyggml.h":
+    enum: PG_MAX_DIMS, PG_MAX_SRC, PG_MAX_OP_PARAMS, PG_MAX_NAME, PG_TYPE_COUNT, PG_OP_COUNT
+
+    ctypedef struct pg_tensor:
+        int32_t type
+        int32_t op
+        int64_t ne[4]
+        size_t nb[4]
+        int32_t op_params[16]
+        pg_tensor *src[4]
+        pg_tensor *view_src
+        size_t view_offs
+        void *data
+        char name[64]
+
+    ctypedef struct pg_context:
+        pass
+    pg_context *pg_context_new(size_t mem_size, bint no_alloc) nogil
+    void pg_context_free(pg_context *ctx) nogil
+    size_t pg_context_used(const pg_context *ctx) nogil
+    pg_tensor *pg_new_tensor(pg_context *ctx, int type, int n_dims, const int64_t *ne) nogil
+    pg_tensor *pg_new_tensor_header(pg_context *ctx, int type, const int64_t *ne, const size_t *nb) nogil
+
+    int64_t pg_blck_size(int type) nogil
+    size_t pg_type_size(int type) nogil
+    const char *pg_type_name(int type) nogil
+    bint pg_type_is_known(int type) nogil
+    size_t pg_row_size(int type, int64_t ne0) nogil
+    size_t pg_nbytes(const pg_tensor *t) nogil
+    bint pg_is_contiguous(const pg_tensor *t) nogil
+
+    ctypedef struct pg_threadpool:
+        pass
+    pg_threadpool *pg_threadpool_new(int n_threads) nogil
+    void pg_threadpool_free(pg_threadpool *tp) nogil
+    int pg_threadpool_n_threads(const pg_threadpool *tp) nogil
+    size_t pg_graph_work_size(pg_tensor *const *nodes, int n_nodes, int n_threads) nogil
+    ctypedef struct pg_profile:
+        uint64_t ns[64]
+        uint64_t count[64]
+    int pg_graph_compute(pg_threadpool *tp, pg_tensor *const *nodes, int n_nodes, void *work,
+                         size_t work_size, pg_profile *profile) nogil
+
+    const char *pg_system_info() nogil
+    const char *pg_simd_path() nogil
+    int pg_set_simd_path(const char *name) nogil
+
+cdef extern from "kernels.h":
+    ctypedef void (*pg_vec_dot_fn)(int n, float *s, const void *x, const void *y) noexcept nogil
+    ctypedef void (*pg_from_float_fn)(const float *x, void *y, int64_t n) noexcept nogil
+    ctypedef void (*pg_to_float_fn)(const void *x, float *y, int64_t n) noexcept nogil
+    ctypedef struct pg_type_traits:
+        const char *name
+        int64_t blck_size
+        size_t type_size
+        bint is_quantized
+        bint known
+        pg_to_float_fn to_float_ref
+        pg_from_float_fn from_float_ref
+        int vec_dot_type
+    const pg_type_traits pg_type_traits_table[]
+    ctypedef struct pg_kernels:
+        const char *path
+        pg_vec_dot_fn vec_dot[40]
+        pg_from_float_fn from_float[40]
+        pg_to_float_fn to_float[40]
+    const pg_kernels *pg_active_kernels
+    const char *pg_best_simd_path() nogil

@@ -1,0 +1,5 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# The thin bridge between Python and the C engine: raw calls only, no logic.
+# One file per concern, textually included into this single extension module.
+include "_cdefs.pxi"
+include "_system.pxi"
