@@ -37,9 +37,27 @@ extern const pg_type_traits pg_type_traits_table[PG_TYPE_COUNT];
 /* The dispatched kernels of one SIMD path. */
 typedef struct {
     const char *path;                          /* "scalar", "avx2", "neon" */
+    /* per type: quant family (csrc/quants, arch/{x86,arm}/quants_*.c) */
     pg_vec_dot_fn vec_dot[PG_TYPE_COUNT];      /* indexed by weight type */
     pg_from_float_fn from_float[PG_TYPE_COUNT];/* quantize a row (activations, F16 cache) */
     pg_to_float_fn to_float[PG_TYPE_COUNT];    /* dequantize a row (get_rows, cpy) */
+    /* F32 vector primitives used by the ops (csrc/ops/vec_scalar.c, arch/{x86,arm}/vec_*.c).
+     * All arrays are contiguous; n is any length >= 0 (SIMD versions handle the tail). */
+    void (*vec_add_f32)(int n, float *z, const float *x, const float *y);   /* z = x + y */
+    void (*vec_mul_f32)(int n, float *z, const float *x, const float *y);   /* z = x * y */
+    void (*vec_scale_f32)(int n, float *y, float v);                        /* y *= v */
+    void (*vec_mad_f32)(int n, float *y, const float *x, float v);          /* y += x * v */
+    void (*vec_mad_f16)(int n, float *y, const uint16_t *x, float v);       /* y += f32(x) * v */
+    float (*vec_max_f32)(int n, const float *x);                            /* -INF if n == 0 */
+    double (*vec_sum_sq_f32)(int n, const float *x);                        /* sum x^2 */
+    /* y = exp(x - max); returns sum(y) */
+    double (*vec_soft_max_f32)(int n, float *y, const float *x, float max);
+    void (*vec_silu_f32)(int n, float *y, const float *x);                  /* x * sigmoid(x) */
+    void (*vec_gelu_f32)(int n, float *y, const float *x);                  /* tanh form */
+    /* y = silu(x) * g: the gated FFN's fused step */
+    void (*vec_swiglu_f32)(int n, float *y, const float *x, const float *g);
+    void (*vec_cvt_f32_f16)(int n, uint16_t *y, const float *x);            /* F32 -> F16 */
+    void (*vec_cvt_f16_f32)(int n, float *y, const uint16_t *x);            /* F16 -> F32 */
 } pg_kernels;
 
 /* The active table. Valid after pg_kernels_init(); never NULL afterwards. */
@@ -50,6 +68,13 @@ extern const pg_kernels *pg_active_kernels;
 void pg_kernels_fill_scalar(pg_kernels *k);
 void pg_kernels_fill_avx2(pg_kernels *k);   /* only linked on x86 */
 void pg_kernels_fill_neon(pg_kernels *k);   /* only linked on aarch64 */
+/* The per-family parts those call. */
+void pg_fill_scalar_quant(pg_kernels *k);   /* csrc/quants/scalar_table.c */
+void pg_fill_scalar_vec(pg_kernels *k);     /* csrc/ops/vec_scalar.c */
+void pg_fill_avx2_quant(pg_kernels *k);     /* csrc/arch/x86/quants_avx2.c */
+void pg_fill_avx2_vec(pg_kernels *k);       /* csrc/arch/x86/vec_avx2.c */
+void pg_fill_neon_quant(pg_kernels *k);     /* csrc/arch/arm/quants_neon.c */
+void pg_fill_neon_vec(pg_kernels *k);       /* csrc/arch/arm/vec_neon.c */
 
 /* Best path this CPU supports; 1 if the aarch64 CPU has the dotprod extension. */
 const char *pg_best_simd_path(void);

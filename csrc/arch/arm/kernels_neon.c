@@ -1,8 +1,8 @@
 /* The NEON path: starts from the scalar table, overrides what it accelerates. */
-#include <arm_neon.h>
-
 #include "kernels.h"
 
 void pg_kernels_fill_neon(pg_kernels *k) {
     k->path = "neon";
+    pg_fill_neon_quant(k);
+    pg_fill_neon_vec(k);
 }

@@ -1,8 +1,8 @@
 /* The AVX2 (+FMA, F16C) path: starts from the scalar table, overrides what it accelerates. */
-#include <immintrin.h>
-
 #include "kernels.h"
 
 void pg_kernels_fill_avx2(pg_kernels *k) {
     k->path = "avx2";
+    pg_fill_avx2_quant(k);
+    pg_fill_avx2_vec(k);
 }

@@ -1,0 +1,91 @@
+/* Forward kernels of the graph ops, one family per file in csrc/ops/.
+ *
+ * Threading idiom (ggml's): every thread of the pool calls the op with its own ith in [0, nth);
+ * the op splits its output rows: dr = (nr + nth - 1) / nth, ir0 = dr * ith, ir1 = min(ir0 + dr, nr).
+ * An op that needs a preparation step (e.g. mul_mat quantizing activations into p->wdata) does it
+ * split across threads, then calls pg_barrier(p) before using it.
+ * wdata is shared scratch of the size pg_op_work_size() asked for; per-thread parts are
+ * cache-line padded (PG_CACHE_LINE).
+ *
+ * op_params layouts (int32 slots, floats bit-cast; see src/pyggml/ops.py for shape rules):
+ *   SCALE           [0] f32 s
+ *   RMS_NORM, NORM  [0] f32 eps
+ *   SOFT_MAX        [0] f32 scale, [1] f32 max_bias (must be 0: ALiBi unsupported); src1 = mask or NULL
+ *   ROPE            [0] n_dims, [1] mode (0 normal, 2 neox), [2] n_ctx_orig, [3] f32 freq_base,
+ *                   [4] f32 freq_scale, [5] f32 ext_factor, [6] f32 attn_factor,
+ *                   [7] f32 beta_fast, [8] f32 beta_slow; src1 = I32 positions (ne0 = x->ne[2])
+ *   DIAG_MASK_INF   [0] n_past
+ *   CONCAT          [0] dim
+ *   FLASH_ATTN_EXT  [0] f32 scale, [1] f32 softcap (0 = off)
+ */
+#ifndef PG_OPS_H
+#define PG_OPS_H
+
+#include <string.h>
+
+#include "kernels.h"
+
+#define PG_CACHE_LINE 64
+
+typedef struct pg_compute_params {
+    int ith, nth;               /* this thread, number of threads */
+    void *wdata;                /* shared scratch for this node */
+    size_t wsize;
+    const pg_kernels *k;        /* the active dispatch table */
+    struct pg_threadpool *tp;   /* for pg_barrier */
+} pg_compute_params;
+
+/* All threads wait here until every thread arrived. */
+void pg_barrier(const pg_compute_params *p);
+
+static inline float pg_get_op_param_f32(const pg_tensor *t, int i) {
+    float v; memcpy(&v, &t->op_params[i], sizeof v); return v;
+}
+static inline void pg_set_op_param_f32(pg_tensor *t, int i, float v) {
+    memcpy(&t->op_params[i], &v, sizeof v);
+}
+static inline void pg_thread_rows(int64_t nr, int ith, int nth, int64_t *ir0, int64_t *ir1) {
+    int64_t dr = (nr + nth - 1) / nth;
+    *ir0 = dr * ith;
+    *ir1 = *ir0 + dr < nr ? *ir0 + dr : nr;
+    if (*ir0 > nr) *ir0 = nr;
+}
+
+/* Scratch bytes an op needs for n_threads (0 for most). */
+size_t pg_op_work_size(const pg_tensor *node, int n_threads);
+
+/* binary.c: dst = src0 (op) src1, src1 broadcast (its ne[i] divides src0's); F32 */
+void pg_forward_add(const pg_compute_params *p, pg_tensor *dst);
+void pg_forward_sub(const pg_compute_params *p, pg_tensor *dst);
+void pg_forward_mul(const pg_compute_params *p, pg_tensor *dst);
+void pg_forward_div(const pg_compute_params *p, pg_tensor *dst);
+/* unary.c: elementwise on F32 */
+void pg_forward_scale(const pg_compute_params *p, pg_tensor *dst);
+void pg_forward_silu(const pg_compute_params *p, pg_tensor *dst);
+void pg_forward_gelu(const pg_compute_params *p, pg_tensor *dst);
+void pg_forward_relu(const pg_compute_params *p, pg_tensor *dst);
+void pg_forward_tanh(const pg_compute_params *p, pg_tensor *dst);
+/* norm.c: over ne0 */
+void pg_forward_rms_norm(const pg_compute_params *p, pg_tensor *dst);
+void pg_forward_norm(const pg_compute_params *p, pg_tensor *dst);
+/* softmax.c */
+void pg_forward_soft_max(const pg_compute_params *p, pg_tensor *dst);
+void pg_forward_diag_mask_inf(const pg_compute_params *p, pg_tensor *dst);
+/* rope.c */
+void pg_forward_rope(const pg_compute_params *p, pg_tensor *dst);
+/* copy.c: CPY/CONT/DUP convert src0 into dst's type honouring strides; GET_ROWS, SET_ROWS */
+void pg_forward_cpy(const pg_compute_params *p, pg_tensor *dst);
+void pg_forward_get_rows(const pg_compute_params *p, pg_tensor *dst);
+void pg_forward_set_rows(const pg_compute_params *p, pg_tensor *dst);
+void pg_forward_concat(const pg_compute_params *p, pg_tensor *dst);
+/* reduce.c */
+void pg_forward_sum_rows(const pg_compute_params *p, pg_tensor *dst);
+void pg_forward_argmax(const pg_compute_params *p, pg_tensor *dst);
+/* matmul.c */
+void pg_forward_mul_mat(const pg_compute_params *p, pg_tensor *dst);
+size_t pg_mul_mat_work_size(const pg_tensor *dst, int n_threads);
+/* attention.c: fused softmax(scale * q k^T + mask) v per head, F16 or F32 K/V */
+void pg_forward_flash_attn_ext(const pg_compute_params *p, pg_tensor *dst);
+size_t pg_flash_attn_work_size(const pg_tensor *dst, int n_threads);
+
+#endif
