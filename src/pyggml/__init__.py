@@ -30,3 +30,14 @@ def simd_path() -> str:
 def set_simd_path(name: str) -> None:
     """Force a SIMD path ('scalar', 'avx2', 'neon') for every later computation."""
     _core.set_simd_path(name)
+
+from .tensor import Context, Tensor, Op  # noqa: E402
+from .graph import Graph  # noqa: E402
+from ._core import ThreadPool  # noqa: E402
+from . import ops  # noqa: E402
+from .ops import (  # noqa: E402,F401
+    add, sub, mul, div, scale, mul_mat, rms_norm, norm, silu, gelu, relu, tanh, soft_max,
+    soft_max_ext, rope_ext, diag_mask_inf, concat, sum_rows, argmax, get_rows, set_rows, cpy,
+    cont, dup, view_1d, view_2d, view_3d, view_4d, reshape, reshape_1d, reshape_2d, reshape_3d,
+    reshape_4d, permute, transpose, flash_attn_ext,
+)

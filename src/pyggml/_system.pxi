@@ -31,3 +31,11 @@ def type_traits(int type_id):
     cdef const pg_type_traits *t = &pg_type_traits_table[type_id]
     return (t.name.decode(), t.blck_size, t.type_size, bool(t.is_quantized),
             t.to_float_ref != NULL, t.from_float_ref != NULL, t.vec_dot_type)
+
+
+def has_kernels(int type_id):
+    """(vec_dot, from_float, to_float) present on the active path for this type."""
+    if type_id < 0 or type_id >= PG_TYPE_COUNT or pg_active_kernels == NULL:
+        return (False, False, False)
+    return (pg_active_kernels.vec_dot[type_id] != NULL, pg_active_kernels.from_float[type_id] != NULL,
+            pg_active_kernels.to_float[type_id] != NULL)

@@ -1,0 +1,85 @@
+/* mul_mat: dst = src0 · src1ᵀ in ggml's convention.
+ *   src0 weights     (K, N, ne02, ne03), any type with a vec_dot kernel
+ *   src1 activations (K, M, ne12, ne13) F32, rows contiguous (nb10 = 4)
+ *   dst              (N, M, ne12, ne13) F32;  dst[i1][i0] = dot(src0 row i0, src1 row i1)
+ *   src0 is broadcast over dims 2/3: batch i12 uses weight batch i12 / (ne12 / ne02).
+ *
+ * Step 1 (all threads, row-split): quantize every src1 row once into wdata as the weight's
+ * vec_dot partner type (Q8_0 / Q8_1 / Q8_K / F16), unless src1 already is that type.
+ * Step 2: the output is cut into chunks of PG_MM_ROWS weight rows × PG_MM_COLS activation rows,
+ * taken from a shared atomic counter; inside a chunk each weight row is reused for every
+ * activation column while both stay in cache. */
+#include "threadpool.h"
+
+#define PG_MM_ROWS 16
+#define PG_MM_COLS 16
+
+static size_t quantized_src1_bytes(const pg_tensor *dst) {
+    const pg_tensor *src0 = dst->src[0], *src1 = dst->src[1];
+    int vdt = pg_type_traits_table[src0->type].vec_dot_type;
+    if (vdt == src1->type) return 0;
+    return pg_row_size(vdt, src1->ne[0]) * (size_t)(src1->ne[1] * src1->ne[2] * src1->ne[3]);
+}
+
+size_t pg_mul_mat_work_size(const pg_tensor *dst, int n_threads) {
+    (void)n_threads;
+    size_t n = quantized_src1_bytes(dst);
+    return n ? n + PG_CACHE_LINE : 0;
+}
+
+void pg_forward_mul_mat(const pg_compute_params *p, pg_tensor *dst) {
+    const pg_tensor *src0 = dst->src[0], *src1 = dst->src[1];
+    const int64_t K = src0->ne[0], N = src0->ne[1];
+    const int64_t M = src1->ne[1], ne12 = src1->ne[2], ne13 = src1->ne[3];
+    const int vdt = pg_type_traits_table[src0->type].vec_dot_type;
+    pg_vec_dot_fn dot = p->k->vec_dot[src0->type];
+    atomic_llong *chunk_next = pg_threadpool_chunk_counter(p->tp);
+
+    /* step 1: activations into the partner type, once, shared by all threads */
+    const char *act = src1->data;
+    size_t act_row = src1->nb[1], act_b2 = src1->nb[2], act_b3 = src1->nb[3];
+    if (vdt != src1->type) {
+        pg_from_float_fn quantize = p->k->from_float[vdt];
+        const size_t row = pg_row_size(vdt, K);
+        char *q = p->wdata;
+        const int64_t nrows = M * ne12 * ne13;
+        int64_t r0, r1;
+        pg_thread_rows(nrows, p->ith, p->nth, &r0, &r1);
+        for (int64_t r = r0; r < r1; r++) {
+            int64_t i11 = r % M, i12 = (r / M) % ne12, i13 = r / (M * ne12);
+            const float *x = (const float *)((const char *)src1->data + i11 * src1->nb[1] +
+                                             i12 * src1->nb[2] + i13 * src1->nb[3]);
+            quantize(x, q + r * row, K);
+        }
+        act = q;
+        act_row = row;
+        act_b2 = row * (size_t)M;
+        act_b3 = act_b2 * (size_t)ne12;
+    }
+    if (p->ith == 0) atomic_store(chunk_next, p->nth);
+    pg_barrier(p);
+
+    /* step 2: chunks of (weight rows × activation rows) per batch */
+    const int64_t n_row_chunks = (N + PG_MM_ROWS - 1) / PG_MM_ROWS;
+    const int64_t n_col_chunks = (M + PG_MM_COLS - 1) / PG_MM_COLS;
+    const int64_t per_batch = n_row_chunks * n_col_chunks;
+    const int64_t n_chunks = per_batch * ne12 * ne13;
+    const int64_t r2 = ne12 / src0->ne[2], r3 = ne13 / src0->ne[3];
+
+    for (int64_t c = p->ith; c < n_chunks; c = atomic_fetch_add(chunk_next, 1)) {
+        const int64_t batch = c / per_batch, in_batch = c % per_batch;
+        const int64_t i12 = batch % ne12, i13 = batch / ne12;
+        const int64_t ir0 = (in_batch % n_row_chunks) * PG_MM_ROWS;
+        const int64_t ic0 = (in_batch / n_row_chunks) * PG_MM_COLS;
+        const int64_t ir1 = ir0 + PG_MM_ROWS < N ? ir0 + PG_MM_ROWS : N;
+        const int64_t ic1 = ic0 + PG_MM_COLS < M ? ic0 + PG_MM_COLS : M;
+        const char *w = (const char *)src0->data + (i12 / r2) * src0->nb[2] + (i13 / r3) * src0->nb[3];
+        const char *a = act + i12 * act_b2 + i13 * act_b3;
+        char *d = (char *)dst->data + i12 * dst->nb[2] + i13 * dst->nb[3];
+        for (int64_t ic = ic0; ic < ic1; ic++) {
+            float *out = (float *)(d + ic * dst->nb[1]);
+            const void *y = a + ic * act_row;
+            for (int64_t ir = ir0; ir < ir1; ir++) dot((int)K, &out[ir], w + ir * src0->nb[1], y);
+        }
+    }
+}

@@ -1,0 +1,16 @@
+/* Internals shared by the executor and the ops that need pool-wide state. */
+#ifndef PG_THREADPOOL_H
+#define PG_THREADPOOL_H
+
+#include <stdatomic.h>
+
+#include "ops/ops.h"
+
+/* A counter shared by all threads of the pool (mul_mat's chunk queue). Thread 0 resets it
+ * before a barrier; afterwards every thread takes chunks with atomic_fetch_add. */
+atomic_llong *pg_threadpool_chunk_counter(pg_threadpool *tp);
+
+/* Runs one node's share for thread p->ith (csrc/graph.c). */
+void pg_compute_forward(const pg_compute_params *p, pg_tensor *node);
+
+#endif

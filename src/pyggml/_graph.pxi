@@ -1,0 +1,220 @@
+# Contexts, tensor headers, threadpools and graph execution: raw access for tensor.py/graph.py.
+from libc.stdlib cimport malloc, free
+from libc.string cimport memcpy, memset, strncpy
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, PyBUF_WRITABLE
+
+
+cdef class CContext:
+    """Owns a pg_context arena; freed when the last reference goes."""
+    cdef pg_context *ptr
+    cdef readonly size_t mem_size
+    cdef readonly bint no_alloc
+
+    def __cinit__(self, size_t mem_size, bint no_alloc):
+        self.ptr = pg_context_new(mem_size, no_alloc)
+        if self.ptr == NULL:
+            raise MemoryError(f"cannot allocate a context of {mem_size} bytes")
+        self.mem_size = mem_size
+        self.no_alloc = no_alloc
+
+    def __dealloc__(self):
+        pg_context_free(self.ptr)
+
+    @property
+    def used(self):
+        return pg_context_used(self.ptr)
+
+
+cdef class CTensor:
+    """A pg_tensor header living in a CContext arena. `keepalive` pins whatever owns the data
+    (an mmap, a numpy buffer) for as long as the tensor exists."""
+    cdef pg_tensor *t
+    cdef readonly CContext ctx
+    cdef public object keepalive
+    cdef public object py          # the Python-level Tensor wrapping this header
+
+    @property
+    def address(self):
+        return <size_t>self.t
+
+    @property
+    def type(self):
+        return self.t.type
+
+    @property
+    def op(self):
+        return self.t.op
+
+    @property
+    def ne(self):
+        return (self.t.ne[0], self.t.ne[1], self.t.ne[2], self.t.ne[3])
+
+    @property
+    def nb(self):
+        return (self.t.nb[0], self.t.nb[1], self.t.nb[2], self.t.nb[3])
+
+    @property
+    def data(self):
+        return <size_t>self.t.data
+
+    @property
+    def view_offs(self):
+        return self.t.view_offs
+
+    @property
+    def nbytes(self):
+        return pg_nbytes(self.t)
+
+    @property
+    def is_contiguous(self):
+        return bool(pg_is_contiguous(self.t))
+
+    def get_name(self):
+        return self.t.name.decode("utf-8", "replace")
+
+    def set_name(self, name):
+        cdef bytes b = name.encode()[:PG_MAX_NAME - 1]
+        memset(self.t.name, 0, PG_MAX_NAME)
+        memcpy(self.t.name, <char *>b, len(b))
+
+    def set_data(self, size_t address, keepalive):
+        self.t.data = <void *>address
+        self.keepalive = keepalive
+
+    def set_op(self, int op, srcs, params):
+        """srcs: sequence of CTensor or None (<= 4); params: sequence of int32 (<= 16)."""
+        cdef int i
+        cdef CTensor s
+        self.t.op = op
+        for i in range(PG_MAX_SRC):
+            self.t.src[i] = NULL
+        for i, src in enumerate(srcs):
+            if src is not None:
+                s = <CTensor>src
+                self.t.src[i] = s.t
+        for i, v in enumerate(params):
+            self.t.op_params[i] = v
+
+    def set_view(self, CTensor src, size_t offs):
+        self.t.view_src = src.t
+        self.t.view_offs = offs
+
+    def op_params(self):
+        return [self.t.op_params[i] for i in range(PG_MAX_OP_PARAMS)]
+
+
+def new_tensor(CContext ctx, int type, ne, nb, bint alloc):
+    """A tensor header with the given shape/strides; data from the arena if alloc."""
+    cdef int64_t cne[4]
+    cdef size_t cnb[4]
+    cdef int i
+    cdef CTensor out = CTensor.__new__(CTensor)
+    for i in range(4):
+        cne[i] = ne[i]
+        cnb[i] = nb[i]
+    if alloc:
+        out.t = pg_new_tensor(ctx.ptr, type, 4, cne)
+    else:
+        out.t = pg_new_tensor_header(ctx.ptr, type, cne, cnb)
+    if out.t == NULL:
+        raise MemoryError(f"context full ({ctx.used} of {ctx.mem_size} bytes used): "
+                          f"create the Context with a larger mem_size")
+    out.ctx = ctx
+    return out
+
+
+cdef class ThreadPool:
+    """Persistent worker threads; joined when the object is freed (or close())."""
+    cdef pg_threadpool *ptr
+
+    def __cinit__(self, int n_threads):
+        if n_threads < 1:
+            raise ValueError(f"n_threads must be >= 1, got {n_threads}")
+        self.ptr = pg_threadpool_new(n_threads)
+        if self.ptr == NULL:
+            raise MemoryError("cannot create the threadpool")
+
+    @property
+    def n_threads(self):
+        return pg_threadpool_n_threads(self.ptr) if self.ptr != NULL else 0
+
+    def close(self):
+        if self.ptr != NULL:
+            with nogil:
+                pg_threadpool_free(self.ptr)
+            self.ptr = NULL
+
+    def __dealloc__(self):
+        if self.ptr != NULL:
+            pg_threadpool_free(self.ptr)
+
+
+cdef class NodeList:
+    """The C array of node pointers one graph runs, built once and reused by every compute."""
+    cdef pg_tensor **nodes
+    cdef int n
+    cdef object refs   # keeps the CTensor wrappers (and so their contexts) alive
+
+    def __cinit__(self, tensors):
+        cdef int i
+        self.n = len(tensors)
+        self.nodes = <pg_tensor **>malloc(max(self.n, 1) * sizeof(pg_tensor *))
+        if self.nodes == NULL:
+            raise MemoryError()
+        self.refs = list(tensors)
+        for i in range(self.n):
+            self.nodes[i] = (<CTensor>self.refs[i]).t
+
+    def __dealloc__(self):
+        free(self.nodes)
+
+    def work_size(self, int n_threads):
+        return pg_graph_work_size(self.nodes, self.n, n_threads)
+
+    def compute(self, ThreadPool pool, size_t work_address, size_t work_size, bint profile=False):
+        """Runs every node in one C call (GIL released). Returns {op_id: (ns, count)} if profile."""
+        cdef pg_profile prof
+        cdef int rc
+        if pool.ptr == NULL:
+            raise ValueError("the threadpool is closed")
+        memset(&prof, 0, sizeof(prof))
+        with nogil:
+            rc = pg_graph_compute(pool.ptr, self.nodes, self.n, <void *>work_address, work_size,
+                                  &prof if profile else NULL)
+        if rc != 0:
+            raise RuntimeError(f"graph compute failed (code {rc})")
+        if profile:
+            return {i: (prof.ns[i], prof.count[i]) for i in range(PG_OP_COUNT) if prof.count[i]}
+        return None
+
+
+cdef class RawMemory:
+    """A writable byte buffer over C memory, keeping `owner` alive while any view exists."""
+    cdef char *ptr
+    cdef Py_ssize_t n
+    cdef object owner
+    cdef Py_ssize_t shape[1]
+    cdef Py_ssize_t strides[1]
+
+    def __cinit__(self, size_t address, Py_ssize_t nbytes, owner):
+        self.ptr = <char *>address
+        self.n = nbytes
+        self.owner = owner
+        self.shape[0] = nbytes
+        self.strides[0] = 1
+
+    def __getbuffer__(self, Py_buffer *buf, int flags):
+        buf.buf = self.ptr
+        buf.obj = self
+        buf.len = self.n
+        buf.readonly = 0
+        buf.itemsize = 1
+        buf.format = "B"
+        buf.ndim = 1
+        buf.shape = self.shape
+        buf.strides = self.strides
+        buf.suboffsets = NULL
+        buf.internal = NULL
+
+    def __releasebuffer__(self, Py_buffer *buf):
+        pass

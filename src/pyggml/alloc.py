@@ -1,0 +1,126 @@
+"""The compute-memory planner: gives every intermediate an offset in one buffer, reusing the
+space of tensors whose last consumer has run (liveness), and running element-wise ops in place
+when their first source dies at that node. Weights and tensors that already have data are never
+touched; views get their base's address plus their offset."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .tensor import Op, Tensor
+
+ALIGN = 64
+# ops whose kernel may write its result over src[0] (same shape, read-before-write per element)
+INPLACE_OPS = frozenset({Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.SCALE, Op.SILU, Op.GELU, Op.RELU, Op.TANH})
+
+
+def _aligned(n: int) -> int:
+    return (n + ALIGN - 1) // ALIGN * ALIGN
+
+
+class _FreeList:
+    """Best-fit allocator over one growing address range; adjacent free blocks merge."""
+
+    def __init__(self) -> None:
+        self.free: list[tuple[int, int]] = []  # (offset, size), sorted by offset
+        self.top = 0                           # high-water mark
+
+    def alloc(self, size: int) -> int:
+        size = _aligned(size)
+        best = None
+        for i, (off, sz) in enumerate(self.free):
+            if sz >= size and (best is None or sz < self.free[best][1]):
+                best = i
+        if best is not None:
+            off, sz = self.free.pop(best)
+            if sz > size:
+                self.free.insert(best, (off + size, sz - size))
+            return off
+        if self.free and self.free[-1][0] + self.free[-1][1] == self.top:
+            off, _ = self.free.pop()   # extend the free tail block
+        else:
+            off = self.top
+        self.top = off + size
+        return off
+
+    def release(self, off: int, size: int) -> None:
+        size = _aligned(size)
+        self.free.append((off, size))
+        self.free.sort()
+        merged: list[tuple[int, int]] = []
+        for o, s in self.free:
+            if merged and merged[-1][0] + merged[-1][1] == o:
+                merged[-1] = (merged[-1][0], merged[-1][1] + s)
+            else:
+                merged.append((o, s))
+        self.free = merged
+
+
+@dataclass
+class AllocPlan:
+    offsets: dict[int, int] = field(default_factory=dict)  # id(tensor) -> offset
+    size: int = 0                                          # bytes of the compute buffer
+    naive_size: int = 0                                    # sum of all planned tensors
+    n_inplace: int = 0
+
+
+def _base(t: Tensor) -> Tensor:
+    return t.view_src if t.view_src is not None else t
+
+
+def plan(nodes: list[Tensor], leafs: list[Tensor], keep: set[int], reuse: bool = True) -> AllocPlan:
+    """Offsets for every tensor of the graph without data. keep: ids never freed (outputs)."""
+    needs = lambda t: t.view_src is None and not t.data  # noqa: E731
+    last_use: dict[int, int] = {}
+    for i, node in enumerate(nodes):
+        for s in node.src:
+            if s is not None:
+                last_use[id(_base(s))] = i
+    fl = _FreeList()
+    p = AllocPlan()
+    sizes: dict[int, int] = {}
+    for t in leafs:  # graph inputs without data: allocated for the whole run
+        if needs(t) and id(t) not in p.offsets:
+            p.offsets[id(t)] = fl.alloc(t.nbytes)
+            p.naive_size += _aligned(t.nbytes)
+    for i, node in enumerate(nodes):
+        if needs(node) and id(node) not in p.offsets:
+            p.naive_size += _aligned(node.nbytes)
+            src0 = node.src[0] if node.src else None
+            if (reuse and node.op in INPLACE_OPS and src0 is not None and src0.view_src is None
+                    and id(src0) in sizes and last_use.get(id(src0)) == i and id(src0) not in keep
+                    and src0.nbytes == node.nbytes and src0.is_contiguous() and node.is_contiguous()):
+                p.offsets[id(node)] = p.offsets[id(src0)]
+                sizes[id(node)] = sizes.pop(id(src0))
+                p.n_inplace += 1
+            else:
+                p.offsets[id(node)] = fl.alloc(node.nbytes)
+                sizes[id(node)] = node.nbytes
+        if not reuse:
+            continue
+        for s in {id(_base(s)): _base(s) for s in node.src if s is not None}.values():
+            if last_use.get(id(s)) == i and id(s) in sizes and id(s) not in keep:
+                fl.release(p.offsets[id(s)], sizes.pop(id(s)))
+        if id(node) in sizes and id(node) not in last_use and id(node) not in keep:
+            fl.release(p.offsets[id(node)], sizes.pop(id(node)))  # result nobody reads
+    p.size = fl.top
+    return p
+
+
+def allocate(nodes: list[Tensor], leafs: list[Tensor], keep: set[int], reuse: bool = True):
+    """Plan, allocate one buffer, point every planned tensor and every view at it.
+    Returns (buffer, plan); the buffer must stay alive as long as the graph."""
+    p = plan(nodes, leafs, keep, reuse)
+    raw = np.zeros(p.size + ALIGN, dtype=np.uint8)
+    base = raw.ctypes.data
+    base_aligned = (base + ALIGN - 1) // ALIGN * ALIGN
+    by_id = {id(t): t for t in list(leafs) + list(nodes)}
+    for tid, off in p.offsets.items():
+        by_id[tid].set_data_address(base_aligned + off, raw)
+    for t in list(leafs) + list(nodes):
+        if t.view_src is not None and not t.data:
+            if not t.view_src.data:
+                raise ValueError(f"view {t.name!r} of {t.view_src.name!r}: the base has no data")
+            t.set_data_address(t.view_src.data + t.view_offs, t.view_src)
+    return raw, p

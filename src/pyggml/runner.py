@@ -1,0 +1,160 @@
+"""ModelRunner: a GGUF model, its KV cache and its graphs, evaluating token batches.
+
+Per batch shape (n_tokens, n_kv, n_out) a graph is built once in Python and cached; each eval
+only sets the small input tensors (token ids, positions, cache slots, masks) and makes one C
+call. n_kv (cache positions attended) is the filled length rounded up to KV_PAD, so decoding
+rebuilds a graph once per KV_PAD tokens, not per token."""
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import ops
+from ._core import ThreadPool
+from .arch import ModelConfig, get_arch
+from .arch.layers import BatchInputs, LayerCache
+from .gguf import GGUFReader
+from .graph import Graph, default_n_threads
+from .tensor import Context, Tensor
+from .types import GGMLType
+from .weights import WeightStore
+
+KV_PAD = 256
+MAX_CACHED_GRAPHS = 6
+_GRAPH_ARENA = 4 << 20
+
+
+@dataclass
+class _BuiltGraph:
+    graph: Graph
+    batch: BatchInputs
+    logits: Tensor
+    ctx: Context
+
+
+class ModelRunner:
+    def __init__(self, model_path, *, n_ctx: int = 512, n_batch: int = 512, n_threads: int | None = None,
+                 kv_type: str = "f16"):
+        t0 = time.perf_counter()
+        self.reader = GGUFReader(model_path)
+        self.metadata = self.reader.metadata
+        self.arch = get_arch(self.metadata)
+        self.config: ModelConfig = self.arch.load_config(self.metadata)
+        if not isinstance(n_ctx, int) or n_ctx <= 0:
+            raise ValueError(f"n_ctx must be a positive integer, got {n_ctx!r}")
+        if n_ctx > self.config.n_ctx_train:
+            raise ValueError(f"n_ctx={n_ctx} exceeds the model's training context {self.config.n_ctx_train}")
+        if not isinstance(n_batch, int) or n_batch <= 0:
+            raise ValueError(f"n_batch must be a positive integer, got {n_batch!r}")
+        if kv_type not in ("f16", "f32"):
+            raise ValueError(f"kv_type must be 'f16' or 'f32', got {kv_type!r}")
+        self.n_ctx = n_ctx
+        self.n_batch = min(n_batch, n_ctx)
+        self.n_threads = n_threads or default_n_threads()
+        self.weights = WeightStore(self.reader)
+        self.weights.require(self.arch.required_tensors(self.config))
+        self.pool = ThreadPool(self.n_threads)
+        self._kv_ctx, self.kv = self._make_kv_cache(GGMLType.F16 if kv_type == "f16" else GGMLType.F32)
+        self._graphs: OrderedDict[tuple, _BuiltGraph] = OrderedDict()
+        self.n_past = 0
+        self.timings = {"load_ms": (time.perf_counter() - t0) * 1e3, "prompt_ms": 0.0, "prompt_tokens": 0,
+                        "eval_ms": 0.0, "eval_tokens": 0}
+
+    def _make_kv_cache(self, type_: GGMLType):
+        cfg = self.config
+        per_layer = (cfg.n_embd_k_gqa + cfg.n_embd_v_gqa) * self.n_ctx * (2 if type_ == GGMLType.F16 else 4)
+        ctx = Context(mem_size=cfg.n_layer * (per_layer + 2048) + 4096)
+        caches = [LayerCache(k=ctx.new_tensor_2d(type_, cfg.n_embd_k_gqa, self.n_ctx, name=f"cache_k_l{il}"),
+                             v=ctx.new_tensor_2d(type_, cfg.n_embd_v_gqa, self.n_ctx, name=f"cache_v_l{il}"))
+                  for il in range(cfg.n_layer)]
+        return ctx, caches
+
+    # ---- graphs -------------------------------------------------------------------------------
+
+    def _graph_for(self, n_tokens: int, n_kv: int, n_out: int) -> _BuiltGraph:
+        key = (n_tokens, n_kv, n_out)
+        built = self._graphs.get(key)
+        if built is not None:
+            self._graphs.move_to_end(key)
+            return built
+        ctx = Context(mem_size=_GRAPH_ARENA, no_alloc=True)
+        i32 = GGMLType.I32
+        masks = {"causal": ctx.new_tensor_2d(GGMLType.F32, n_kv, n_tokens, name="mask_causal").set_input()}
+        if self.config.n_swa > 0:
+            masks["swa"] = ctx.new_tensor_2d(GGMLType.F32, n_kv, n_tokens, name="mask_swa").set_input()
+        batch = BatchInputs(
+            tokens=ctx.new_tensor_1d(i32, n_tokens, name="tokens").set_input(),
+            positions=ctx.new_tensor_1d(i32, n_tokens, name="positions").set_input(),
+            kv_slots=ctx.new_tensor_1d(i32, n_tokens, name="kv_slots").set_input(),
+            out_rows=ctx.new_tensor_1d(i32, n_out, name="out_rows").set_input(),
+            masks=masks, n_tokens=n_tokens, n_kv=n_kv)
+        logits = self.arch.build(ctx, self.config, self.weights, batch, self.kv)
+        logits.name = "logits"
+        graph = Graph(ctx)
+        graph.build_forward_expand(logits)
+        graph.allocate()
+        built = self._graphs[key] = _BuiltGraph(graph, batch, logits, ctx)
+        while len(self._graphs) > MAX_CACHED_GRAPHS:
+            self._graphs.popitem(last=False)
+        return built
+
+    def _set_inputs(self, g: _BuiltGraph, tokens: np.ndarray, n_out: int) -> None:
+        n = len(tokens)
+        pos = np.arange(self.n_past, self.n_past + n, dtype=np.int32)
+        g.batch.tokens.numpy()[:] = tokens
+        g.batch.positions.numpy()[:] = pos
+        g.batch.kv_slots.numpy()[:] = pos
+        g.batch.out_rows.numpy()[:] = np.arange(n - n_out, n, dtype=np.int32)
+        kv_pos = np.arange(g.batch.n_kv, dtype=np.int32)[None, :]
+        visible = kv_pos <= pos[:, None]                          # causal; unfilled slots are > pos
+        g.batch.masks["causal"].numpy()[:] = np.where(visible, 0.0, -np.inf).astype(np.float32)
+        if "swa" in g.batch.masks:
+            in_window = (pos[:, None] - kv_pos) < self.config.n_swa
+            g.batch.masks["swa"].numpy()[:] = np.where(visible & in_window, 0.0, -np.inf).astype(np.float32)
+
+    # ---- evaluation -----------------------------------------------------------------------------
+
+    def eval(self, tokens, logits_all: bool = False) -> np.ndarray:
+        """Append tokens to the cache; logits (len(tokens), n_vocab) if logits_all else (1, n_vocab)."""
+        tokens = np.asarray(tokens, dtype=np.int64).reshape(-1)
+        if tokens.size == 0:
+            raise ValueError("eval: no tokens given")
+        bad = (tokens < 0) | (tokens >= self.config.n_vocab)
+        if bad.any():
+            raise ValueError(f"eval: token id {int(tokens[bad][0])} out of range [0, {self.config.n_vocab})")
+        if self.n_past + tokens.size > self.n_ctx:
+            raise ValueError(f"eval: {self.n_past} cached + {tokens.size} new tokens exceed n_ctx={self.n_ctx}")
+        out = []
+        t0 = time.perf_counter()
+        for start in range(0, tokens.size, self.n_batch):
+            chunk = tokens[start:start + self.n_batch].astype(np.int32)
+            last_chunk = start + self.n_batch >= tokens.size
+            n_out = chunk.size if logits_all else (1 if last_chunk else 0)
+            n_kv = min(self.n_ctx, -(-(self.n_past + chunk.size) // KV_PAD) * KV_PAD)
+            g = self._graph_for(chunk.size, n_kv, max(n_out, 1))
+            self._set_inputs(g, chunk, max(n_out, 1))
+            g.graph.compute(pool=self.pool)
+            self.n_past += chunk.size
+            if n_out:
+                out.append(g.logits.numpy().copy())
+        ms = (time.perf_counter() - t0) * 1e3
+        key = "prompt" if tokens.size > 1 else "eval"
+        self.timings[f"{key}_ms"] += ms
+        self.timings[f"{key}_tokens"] += int(tokens.size)
+        return np.concatenate(out, axis=0)
+
+    def reset(self) -> None:
+        self.n_past = 0
+
+    def truncate(self, n_keep: int) -> None:
+        """Keep the first n_keep cached positions (later ones are overwritten by new evals)."""
+        if not 0 <= n_keep <= self.n_past:
+            raise ValueError(f"truncate: n_keep={n_keep} outside [0, {self.n_past}]")
+        self.n_past = n_keep
+
+    def close(self) -> None:
+        self._graphs.clear()
+        self.pool.close()
