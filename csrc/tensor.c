@@ -68,8 +68,9 @@ pg_tensor *pg_new_tensor(pg_context *ctx, int type, int n_dims, const int64_t *n
 }
 
 size_t pg_nbytes(const pg_tensor *t) {
-    /* bytes spanned: last element's end, honouring strides */
-    size_t n = pg_row_size(t->type, t->ne[0]);
+    /* bytes spanned: last element's end, honouring strides (nb0 too, for transposed views) */
+    size_t n = pg_blck_size(t->type) == 1 ? pg_type_size(t->type) + (size_t)(t->ne[0] - 1) * t->nb[0]
+                                          : pg_row_size(t->type, t->ne[0]);
     for (int i = 1; i < PG_MAX_DIMS; i++) n += (size_t)(t->ne[i] - 1) * t->nb[i];
     return n;
 }

@@ -73,11 +73,14 @@ void pg_forward_soft_max(const pg_compute_params *p, pg_tensor *dst);
 void pg_forward_diag_mask_inf(const pg_compute_params *p, pg_tensor *dst);
 /* rope.c */
 void pg_forward_rope(const pg_compute_params *p, pg_tensor *dst);
+size_t pg_rope_work_size(const pg_tensor *dst, int n_threads);
 /* copy.c: CPY/CONT/DUP convert src0 into dst's type honouring strides; GET_ROWS, SET_ROWS */
 void pg_forward_cpy(const pg_compute_params *p, pg_tensor *dst);
 void pg_forward_get_rows(const pg_compute_params *p, pg_tensor *dst);
 void pg_forward_set_rows(const pg_compute_params *p, pg_tensor *dst);
 void pg_forward_concat(const pg_compute_params *p, pg_tensor *dst);
+size_t pg_cpy_work_size(const pg_tensor *dst, int n_threads);
+size_t pg_set_rows_work_size(const pg_tensor *dst, int n_threads);
 /* reduce.c */
 void pg_forward_sum_rows(const pg_compute_params *p, pg_tensor *dst);
 void pg_forward_argmax(const pg_compute_params *p, pg_tensor *dst);

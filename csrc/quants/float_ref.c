@@ -1,4 +1,6 @@
-/* Reference converters for the float types: F32 (copy), F16, BF16. */
+/* Reference converters and dot products of the float types: F32 (copy), F16, BF16. */
+#include "quants/fp_exact.h"
+
 #include <string.h>
 
 #include "kernels.h"
@@ -22,4 +24,25 @@ void pg_dequantize_row_bf16_ref(const void *x, float *y, int64_t n) {
 void pg_quantize_row_bf16_ref(const float *x, void *y, int64_t n) {
     uint16_t *h = y;
     for (int64_t i = 0; i < n; i++) h[i] = pg_fp32_to_bf16(x[i]);
+}
+
+/* Float dot products accumulate in double, as ggml's reference does (each product is rounded
+ * to f32 first). */
+void pg_vec_dot_f32_f32_ref(int n, float *s, const void *vx, const void *vy) {
+    const float *x = vx, *y = vy;
+    double sum = 0.0;
+    for (int i = 0; i < n; i++) sum += (double)(x[i] * y[i]);
+    *s = (float)sum;
+}
+void pg_vec_dot_f16_f16_ref(int n, float *s, const void *vx, const void *vy) {
+    const uint16_t *x = vx, *y = vy;
+    double sum = 0.0;
+    for (int i = 0; i < n; i++) sum += (double)(pg_fp16_to_fp32(x[i]) * pg_fp16_to_fp32(y[i]));
+    *s = (float)sum;
+}
+void pg_vec_dot_bf16_bf16_ref(int n, float *s, const void *vx, const void *vy) {
+    const uint16_t *x = vx, *y = vy;
+    double sum = 0.0;
+    for (int i = 0; i < n; i++) sum += (double)(pg_bf16_to_fp32(x[i]) * pg_bf16_to_fp32(y[i]));
+    *s = (float)sum;
 }

@@ -1,6 +1,9 @@
 /* Portable reference converters, one pair per type: pg_quantize_row_<t>_ref (n floats -> n/QK
  * blocks) and pg_dequantize_row_<t>_ref (blocks -> floats). n is a multiple of the block size.
- * Also the reference vec_dot kernels pg_vec_dot_<w>_<a>_ref (ground truth for every path). */
+ * Also the reference vec_dot kernels pg_vec_dot_<w>_<a>_ref (ground truth for every path).
+ * Where they live: float_ref.c (F32/F16/BF16), q4_q5_q8.c (32-blocks), k_quants.c (K-quant
+ * dequantize, Q8_K, K dots), k_quantize.c (K-quant quantizers). docs/quants.md: exactness, NaN
+ * policy, K-quant RMSE vs ggml. */
 #ifndef PG_QUANTS_H
 #define PG_QUANTS_H
 

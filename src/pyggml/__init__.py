@@ -41,3 +41,4 @@ from .ops import (  # noqa: E402,F401
     cont, dup, view_1d, view_2d, view_3d, view_4d, reshape, reshape_1d, reshape_2d, reshape_3d,
     reshape_4d, permute, transpose, flash_attn_ext,
 )
+from .llama import Llama  # noqa: E402,F401

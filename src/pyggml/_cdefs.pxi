@@ -39,8 +39,8 @@ cdef extern from "pyggml.h":
     int pg_threadpool_n_threads(const pg_threadpool *tp) nogil
     size_t pg_graph_work_size(pg_tensor *const *nodes, int n_nodes, int n_threads) nogil
     ctypedef struct pg_profile:
-        uint64_t ns[64]
-        uint64_t count[64]
+        uint64_t ns[PG_OP_COUNT]
+        uint64_t count[PG_OP_COUNT]
     int pg_graph_compute(pg_threadpool *tp, pg_tensor *const *nodes, int n_nodes, void *work,
                          size_t work_size, pg_profile *profile) nogil
 

@@ -3,3 +3,6 @@
 # One file per concern, textually included into this single extension module.
 include "_cdefs.pxi"
 include "_system.pxi"
+include "_quants.pxi"
+include "_graph.pxi"
+include "_bench.pxi"

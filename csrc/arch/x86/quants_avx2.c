@@ -1,3 +1,149 @@
-#include "kernels.h"
+/* AVX2 dot products of the 32-element block types (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 against their
+ * Q8 partners) and of the float types, plus pg_fill_avx2_quant.
+ * Per block the integer sum of code products is exact (as in the _ref kernels); it is scaled
+ * by d_x * d_y and accumulated with FMA, so only the float summation order differs from the
+ * reference. */
+#include "arch/x86/quants_avx2.h"
 
-void pg_fill_avx2_quant(pg_kernels *k) { (void)k; }
+#include "arch/x86/simd_avx2.h"
+#include "kernels.h"
+#include "quants/blocks.h"
+
+/* ---- per block: 8 lanes of exact integer partial sums of the code products ---- */
+
+/* 5-bit codes: the nibbles with bit j of qh as their fifth bit, in [0, 31] */
+static inline __m256i codes_5bit(const uint8_t qs[16], const uint8_t qh[4]) {
+    const __m256i fifth = _mm256_and_si256(bytes_from_bits_32(qh), _mm256_set1_epi8(0x10));
+    return _mm256_or_si256(bytes_from_nibbles_32(qs), fifth);
+}
+
+static inline __m256i load_q8(const int8_t *qs) { return _mm256_loadu_si256((const __m256i *)qs); }
+
+static inline __m256i sums_q4_0(const block_q4_0 *x, const block_q8_0 *y) {
+    return mul_sum_i8_pairs_i32(_mm256_sub_epi8(bytes_from_nibbles_32(x->qs), _mm256_set1_epi8(8)), load_q8(y->qs));
+}
+static inline __m256i sums_q4_1(const block_q4_1 *x, const block_q8_1 *y) {
+    return mul_sum_us8_pairs_i32(bytes_from_nibbles_32(x->qs), load_q8(y->qs));
+}
+static inline __m256i sums_q5_0(const block_q5_0 *x, const block_q8_0 *y) {
+    return mul_sum_i8_pairs_i32(_mm256_sub_epi8(codes_5bit(x->qs, x->qh), _mm256_set1_epi8(16)), load_q8(y->qs));
+}
+static inline __m256i sums_q5_1(const block_q5_1 *x, const block_q8_1 *y) {
+    return mul_sum_us8_pairs_i32(codes_5bit(x->qs, x->qh), load_q8(y->qs));
+}
+/* x may hold -128 (any int8 a file stores): |x| = 128 still fits maddubs' unsigned operand */
+static inline __m256i sums_q8_0(const block_q8_0 *x, const block_q8_0 *y) {
+    return mul_sum_i8_pairs_i32(load_q8(x->qs), load_q8(y->qs));
+}
+
+/* ---- scales of 4 consecutive blocks, converted together ---- */
+
+static inline uint64_t pack_4_u16(uint16_t a, uint16_t b, uint16_t c, uint16_t d) {
+    return (uint64_t)a | (uint64_t)b << 16 | (uint64_t)c << 32 | (uint64_t)d << 48;
+}
+
+/* [a0*b0, a1*b1, a2*b2, a3*b3] from the f16 bits packed by pack_4_u16 */
+static inline __m128 f16_products_4(uint64_t a, uint64_t b) {
+    const __m256 f = _mm256_cvtph_ps(_mm_set_epi64x((long long)b, (long long)a));
+    return _mm_mul_ps(_mm256_castps256_ps128(f), _mm256_extractf128_ps(f, 1));
+}
+
+#define PACK_FIELD_4(p, field) pack_4_u16((p)[0].field, (p)[1].field, (p)[2].field, (p)[3].field)
+
+/* the min terms m_x * s_y of the offset types (Q4_1, Q5_1), 4 blocks and 1 block */
+static inline __m128 min_terms_4_q4_1(const block_q4_1 *x, const block_q8_1 *y) {
+    return f16_products_4(PACK_FIELD_4(x, m), PACK_FIELD_4(y, s));
+}
+static inline __m128 min_terms_4_q5_1(const block_q5_1 *x, const block_q8_1 *y) {
+    return f16_products_4(PACK_FIELD_4(x, m), PACK_FIELD_4(y, s));
+}
+static inline float min_term_q4_1(const block_q4_1 *x, const block_q8_1 *y) { return fp16_to_f32(x->m) * fp16_to_f32(y->s); }
+static inline float min_term_q5_1(const block_q5_1 *x, const block_q8_1 *y) { return fp16_to_f32(x->m) * fp16_to_f32(y->s); }
+#define NO_MIN_TERMS(W, A)                                                                                 \
+    static inline __m128 min_terms_4_##W(const block_##W *x, const block_##A *y) { (void)x; (void)y; return _mm_setzero_ps(); } \
+    static inline float min_term_##W(const block_##W *x, const block_##A *y) { (void)x; (void)y; return 0.0f; }
+NO_MIN_TERMS(q4_0, q8_0)
+NO_MIN_TERMS(q5_0, q8_0)
+NO_MIN_TERMS(q8_0, q8_0)
+
+/* The row loop, 4 blocks per step: hadd folds the 4 blocks' 8-lane sums (exactly, in int32)
+ * into one vector whose lanes k and k + 4 belong to block k, so one conversion and one FMA
+ * with [d0..d3, d0..d3] (d = d_x * d_y) serve 4 blocks. The last 0..3 blocks go one by one. */
+#define DEFINE_BLOCK_DOT(W, A)                                                                   \
+    static void pg_vec_dot_##W##_##A##_avx2(int n, float *s, const void *vx, const void *vy) {  \
+        const block_##W *x = vx;                                                                 \
+        const block_##A *y = vy;                                                                 \
+        const int nb = n / 32;                                                                   \
+        __m256 acc = _mm256_setzero_ps();                                                        \
+        __m128 acc_min = _mm_setzero_ps();                                                       \
+        int ib = 0;                                                                              \
+        for (; ib + 3 < nb; ib += 4) {                                                           \
+            const __m256i s01 = _mm256_hadd_epi32(sums_##W(&x[ib], &y[ib]), sums_##W(&x[ib + 1], &y[ib + 1])); \
+            const __m256i s23 = _mm256_hadd_epi32(sums_##W(&x[ib + 2], &y[ib + 2]), sums_##W(&x[ib + 3], &y[ib + 3])); \
+            const __m128 d = f16_products_4(PACK_FIELD_4(x + ib, d), PACK_FIELD_4(y + ib, d));   \
+            acc = _mm256_fmadd_ps(_mm256_set_m128(d, d), _mm256_cvtepi32_ps(_mm256_hadd_epi32(s01, s23)), acc); \
+            acc_min = _mm_add_ps(acc_min, min_terms_4_##W(&x[ib], &y[ib]));                       \
+        }                                                                                        \
+        float sumf = hsum_f32x8(_mm256_add_ps(acc, _mm256_zextps128_ps256(acc_min)));            \
+        for (; ib < nb; ib++)                                                                    \
+            sumf += (float)hsum_i32x8(sums_##W(&x[ib], &y[ib])) * (fp16_to_f32(x[ib].d) * fp16_to_f32(y[ib].d)) + \
+                    min_term_##W(&x[ib], &y[ib]);                                                \
+        *s = sumf;                                                                               \
+    }
+
+DEFINE_BLOCK_DOT(q4_0, q8_0)
+DEFINE_BLOCK_DOT(q4_1, q8_1)
+DEFINE_BLOCK_DOT(q5_0, q8_0)
+DEFINE_BLOCK_DOT(q5_1, q8_1)
+DEFINE_BLOCK_DOT(q8_0, q8_0)
+
+/* ---- float types: 8 elements -> __m256, four accumulators, a scalar tail ---- */
+
+static inline __m256 load8_f32(const float *p) { return _mm256_loadu_ps(p); }
+static inline __m256 load8_f16(const uint16_t *p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+}
+static inline __m256 load8_bf16(const uint16_t *p) {
+    const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+}
+static inline float scalar_f32(float v) { return v; }
+
+#define DEFINE_FLOAT_DOT(T, ELEM, TO_F32)                                                     \
+    static void pg_vec_dot_##T##_##T##_avx2(int n, float *s, const void *vx, const void *vy) { \
+        const ELEM *x = vx, *y = vy;                                                          \
+        __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),       \
+                         _mm256_setzero_ps()};                                                \
+        int i = 0;                                                                            \
+        for (; i + 32 <= n; i += 32)                                                          \
+            for (int k = 0; k < 4; k++)                                                       \
+                acc[k] = _mm256_fmadd_ps(load8_##T(x + i + 8 * k), load8_##T(y + i + 8 * k), acc[k]); \
+        for (; i + 8 <= n; i += 8) acc[0] = _mm256_fmadd_ps(load8_##T(x + i), load8_##T(y + i), acc[0]); \
+        float sum = hsum_f32x8(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]))); \
+        for (; i < n; i++) sum += TO_F32(x[i]) * TO_F32(y[i]);                                \
+        *s = sum;                                                                             \
+    }
+
+DEFINE_FLOAT_DOT(f32, float, scalar_f32)
+DEFINE_FLOAT_DOT(f16, uint16_t, fp16_to_f32)
+DEFINE_FLOAT_DOT(bf16, uint16_t, pg_bf16_to_fp32)
+
+void pg_fill_avx2_quant(pg_kernels *k) {
+    k->vec_dot[PG_TYPE_F32] = pg_vec_dot_f32_f32_avx2;
+    k->vec_dot[PG_TYPE_F16] = pg_vec_dot_f16_f16_avx2;
+    k->vec_dot[PG_TYPE_BF16] = pg_vec_dot_bf16_bf16_avx2;
+    k->vec_dot[PG_TYPE_Q4_0] = pg_vec_dot_q4_0_q8_0_avx2;
+    k->vec_dot[PG_TYPE_Q4_1] = pg_vec_dot_q4_1_q8_1_avx2;
+    k->vec_dot[PG_TYPE_Q5_0] = pg_vec_dot_q5_0_q8_0_avx2;
+    k->vec_dot[PG_TYPE_Q5_1] = pg_vec_dot_q5_1_q8_1_avx2;
+    k->vec_dot[PG_TYPE_Q8_0] = pg_vec_dot_q8_0_q8_0_avx2;
+    k->vec_dot[PG_TYPE_Q2_K] = pg_vec_dot_q2_K_q8_K_avx2;
+    k->vec_dot[PG_TYPE_Q3_K] = pg_vec_dot_q3_K_q8_K_avx2;
+    k->vec_dot[PG_TYPE_Q4_K] = pg_vec_dot_q4_K_q8_K_avx2;
+    k->vec_dot[PG_TYPE_Q5_K] = pg_vec_dot_q5_K_q8_K_avx2;
+    k->vec_dot[PG_TYPE_Q6_K] = pg_vec_dot_q6_K_q8_K_avx2;
+    k->from_float[PG_TYPE_F16] = pg_quantize_row_f16_avx2;
+    k->from_float[PG_TYPE_Q8_0] = pg_quantize_row_q8_0_avx2;
+    k->from_float[PG_TYPE_Q8_1] = pg_quantize_row_q8_1_avx2;
+    k->from_float[PG_TYPE_Q8_K] = pg_quantize_row_q8_K_avx2;
+}

@@ -1,3 +1,218 @@
-#include "kernels.h"
+/* AVX2 + FMA + F16C versions of the F32 vector primitives: 8 lanes per step, then one scalar
+ * tail that hands the remaining n % 8 elements to the reference (vec_ref.c).
+ * exp is a polynomial (exp_f32x8); its error against libm is measured by tests/c. */
+#include <immintrin.h>
 
-void pg_fill_avx2_vec(pg_kernels *k) { (void)k; }
+#include "kernels.h"
+#include "ops/vec_ref.h"
+
+/* ---- named helpers ---- */
+
+static inline float hsum_f32x8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static inline double hsum_f64x4(__m256d v) {
+    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    s = _mm_add_sd(s, _mm_unpackhi_pd(s, s));
+    return _mm_cvtsd_f64(s);
+}
+
+/* max of the lanes; MAXPS returns its second operand when either is NaN, so the running
+ * maximum is always passed second: NaN lanes are ignored. */
+static inline float hmax_f32x8(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
+    m = _mm_max_ps(_mm_movehl_ps(m, m), m);
+    m = _mm_max_ss(_mm_movehdup_ps(m), m);
+    return _mm_cvtss_f32(m);
+}
+
+/* 8 floats widened to double and squared-accumulated into two 4-lane sums. */
+static inline void acc_sq_f64(__m256 v, __m256d *lo, __m256d *hi) {
+    __m256d a = _mm256_cvtps_pd(_mm256_castps256_ps128(v));
+    __m256d b = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
+    *lo = _mm256_fmadd_pd(a, a, *lo);
+    *hi = _mm256_fmadd_pd(b, b, *hi);
+}
+
+static inline void acc_f64(__m256 v, __m256d *lo, __m256d *hi) {
+    *lo = _mm256_add_pd(*lo, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+    *hi = _mm256_add_pd(*hi, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+}
+
+/* 2^n for integer n in [-126, 127], built in the exponent field. */
+static inline __m256 pow2i_f32x8(__m256i n) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n, _mm256_set1_epi32(127)), 23));
+}
+
+/* exp(x): n = round(x / ln2), r = x - n ln2 with ln2 split in two (Cody-Waite; n * LN2_HI is
+ * exact), exp(r) on |r| <= ln2/2 by a degree-7 Taylor polynomial, times 2^n applied as two
+ * halves so that n in [-150, 128] gives both overflow to +inf and gradual underflow to 0.
+ * x is clamped to [-104, 89] first (exp is 0 / inf beyond); MINPS/MAXPS take x second so a
+ * NaN x propagates. */
+static inline __m256 exp_f32x8(__m256 x) {
+    const __m256 LOG2E = _mm256_set1_ps(1.44269504088896341f);
+    const __m256 LN2_HI = _mm256_set1_ps(0.693145751953125f);
+    const __m256 LN2_LO = _mm256_set1_ps(1.428606765330187045e-06f);
+    x = _mm256_min_ps(_mm256_set1_ps(89.0f), x);
+    x = _mm256_max_ps(_mm256_set1_ps(-104.0f), x);
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, LOG2E), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, LN2_HI, x);
+    r = _mm256_fnmadd_ps(n, LN2_LO, r);
+    __m256 p = _mm256_set1_ps(1.0f / 5040);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    __m256i ni = _mm256_cvtps_epi32(n);
+    __m256i n1 = _mm256_srai_epi32(ni, 1);
+    __m256i n2 = _mm256_sub_epi32(ni, n1);
+    return _mm256_mul_ps(_mm256_mul_ps(p, pow2i_f32x8(n1)), pow2i_f32x8(n2));
+}
+
+/* x * sigmoid(x) = x / (1 + exp(-x)) */
+static inline __m256 silu_f32x8(__m256 x) {
+    __m256 e = exp_f32x8(_mm256_sub_ps(_mm256_setzero_ps(), x));
+    return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+}
+
+/* GELU tanh form, rewritten without cancellation: 0.5 (1 + tanh(u)) = sigmoid(2u), so
+ * gelu(x) = x / (1 + exp(-2u)), u = sqrt(2/pi) x (1 + 0.044715 x^2). */
+static inline __m256 gelu_f32x8(__m256 x) {
+    const __m256 C1 = _mm256_set1_ps(-2.0f * PG_SQRT_2_OVER_PI);
+    const __m256 C3 = _mm256_set1_ps(-2.0f * PG_SQRT_2_OVER_PI * PG_GELU_COEF_A);
+    __m256 x2 = _mm256_mul_ps(x, x);
+    __m256 e = exp_f32x8(_mm256_mul_ps(x, _mm256_fmadd_ps(C3, x2, C1)));
+    return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+}
+
+static inline __m256 load_f16x8(const uint16_t *x) {
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)x));
+}
+
+/* ---- the primitives ---- */
+
+static void vec_add_f32_avx2(int n, float *z, const float *x, const float *y) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(z + i, _mm256_add_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    pg_vec_add_f32_ref(n - i, z + i, x + i, y + i);
+}
+
+static void vec_mul_f32_avx2(int n, float *z, const float *x, const float *y) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(z + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    pg_vec_mul_f32_ref(n - i, z + i, x + i, y + i);
+}
+
+static void vec_scale_f32_avx2(int n, float *y, float v) {
+    const __m256 vv = _mm256_set1_ps(v);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(y + i), vv));
+    pg_vec_scale_f32_ref(n - i, y + i, v);
+}
+
+static void vec_mad_f32_avx2(int n, float *y, const float *x, float v) {
+    const __m256 vv = _mm256_set1_ps(v);
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(_mm256_loadu_ps(x + i), vv, _mm256_loadu_ps(y + i)));
+    pg_vec_mad_f32_ref(n - i, y + i, x + i, v);
+}
+
+static void vec_mad_f16_avx2(int n, float *y, const uint16_t *x, float v) {
+    const __m256 vv = _mm256_set1_ps(v);
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(load_f16x8(x + i), vv, _mm256_loadu_ps(y + i)));
+    pg_vec_mad_f16_ref(n - i, y + i, x + i, v);
+}
+
+static float vec_max_f32_avx2(int n, const float *x) {
+    __m256 m = _mm256_set1_ps(-INFINITY);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) m = _mm256_max_ps(_mm256_loadu_ps(x + i), m);
+    float best = hmax_f32x8(m);
+    float tail = pg_vec_max_f32_ref(n - i, x + i);
+    return tail > best ? tail : best;
+}
+
+static double vec_sum_sq_f32_avx2(int n, const float *x) {
+    __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
+    __m256d a2 = _mm256_setzero_pd(), a3 = _mm256_setzero_pd();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        acc_sq_f64(_mm256_loadu_ps(x + i), &a0, &a1);
+        acc_sq_f64(_mm256_loadu_ps(x + i + 8), &a2, &a3);
+    }
+    for (; i + 8 <= n; i += 8) acc_sq_f64(_mm256_loadu_ps(x + i), &a0, &a1);
+    double s = hsum_f64x4(_mm256_add_pd(_mm256_add_pd(a0, a1), _mm256_add_pd(a2, a3)));
+    return s + pg_vec_sum_sq_f32_ref(n - i, x + i);
+}
+
+static double vec_soft_max_f32_avx2(int n, float *y, const float *x, float max) {
+    const __m256 vmax = _mm256_set1_ps(max);
+    __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 e = exp_f32x8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmax));
+        _mm256_storeu_ps(y + i, e);
+        acc_f64(e, &lo, &hi);
+    }
+    return hsum_f64x4(_mm256_add_pd(lo, hi)) + pg_vec_soft_max_f32_ref(n - i, y + i, x + i, max);
+}
+
+static void vec_silu_f32_avx2(int n, float *y, const float *x) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, silu_f32x8(_mm256_loadu_ps(x + i)));
+    pg_vec_silu_f32_ref(n - i, y + i, x + i);
+}
+
+static void vec_gelu_f32_avx2(int n, float *y, const float *x) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, gelu_f32x8(_mm256_loadu_ps(x + i)));
+    pg_vec_gelu_f32_ref(n - i, y + i, x + i);
+}
+
+static void vec_swiglu_f32_avx2(int n, float *y, const float *x, const float *g) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(silu_f32x8(_mm256_loadu_ps(x + i)), _mm256_loadu_ps(g + i)));
+    pg_vec_swiglu_f32_ref(n - i, y + i, x + i, g + i);
+}
+
+static void vec_cvt_f32_f16_avx2(int n, uint16_t *y, const float *x) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    pg_vec_cvt_f32_f16_ref(n - i, y + i, x + i);
+}
+
+static void vec_cvt_f16_f32_avx2(int n, float *y, const uint16_t *x) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, load_f16x8(x + i));
+    pg_vec_cvt_f16_f32_ref(n - i, y + i, x + i);
+}
+
+void pg_fill_avx2_vec(pg_kernels *k) {
+    k->vec_add_f32 = vec_add_f32_avx2;
+    k->vec_mul_f32 = vec_mul_f32_avx2;
+    k->vec_scale_f32 = vec_scale_f32_avx2;
+    k->vec_mad_f32 = vec_mad_f32_avx2;
+    k->vec_mad_f16 = vec_mad_f16_avx2;
+    k->vec_max_f32 = vec_max_f32_avx2;
+    k->vec_sum_sq_f32 = vec_sum_sq_f32_avx2;
+    k->vec_soft_max_f32 = vec_soft_max_f32_avx2;
+    k->vec_silu_f32 = vec_silu_f32_avx2;
+    k->vec_gelu_f32 = vec_gelu_f32_avx2;
+    k->vec_swiglu_f32 = vec_swiglu_f32_avx2;
+    k->vec_cvt_f32_f16 = vec_cvt_f32_f16_avx2;
+    k->vec_cvt_f16_f32 = vec_cvt_f16_f32_avx2;
+}

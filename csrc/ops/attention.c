@@ -1,0 +1,119 @@
+/* flash_attn_ext: out = softmax(scale * q k^T [softcapped] + mask) v per query head, fused.
+ *   src0 q    F32 (DK, n_head, n_q, ne3), any strides (e.g. a view of a fused QKV output)
+ *   src1 k    F16/F32 (DK, n_head_kv, n_kv, ne3'), a strided view of the cache:
+ *             nb1 = bytes per head, nb2 = bytes per position; rows contiguous
+ *   src2 v    same layout and type rules as k, (DV, n_head_kv, n_kv)
+ *   src3 mask F32 (>= n_kv, >= n_q, m2, m3) or NULL; row iq of plane (h % m2, i3 % m3)
+ *   dst       F32 (DV, n_head, n_q, ne3), contiguous
+ * GQA: query head h reads kv head h / (n_head / n_head_kv).
+ * softcap [1] != 0: s = softcap * tanh(s / softcap), applied before the mask (as ggml).
+ *
+ * Numerics follow ggml's unfused attention (mul_mat K·q, soft_max_ext, mul_mat V·p), which is
+ * what llama.cpp runs by default and so what its logits are made of: q is rounded to K's type
+ * for the dot products, the softmax is exact over all n_kv positions (sum in double, then
+ * scaled by 1/sum), and the probabilities are rounded to V's type (F16) before P·V.
+ * Masked-out positions skip their dot product; a query whose every position is masked gets zeros.
+ *
+ * Work: (head, query) pairs split across threads, head fastest so the heads of one GQA group
+ * run back to back on cached K/V rows.
+ * Per-thread scratch (cache-line padded): acc[DV], scores[n_kv], q as F32 [DK] and as
+ * F16 [DK] (K F16 is dotted with q converted to F16, by the dispatched F16 vec_dot). */
+#include <math.h>
+
+#include "ops/op_util.h"
+
+typedef struct {
+    float *acc, *scores, *q32;
+    uint16_t *q16;
+} fa_scratch;
+
+static size_t fa_part_bytes(int64_t dk, int64_t dv, int64_t n_kv, size_t *off_scores, size_t *off_q32,
+                            size_t *off_q16) {
+    *off_scores = pg_round_up_line((size_t)dv * sizeof(float));
+    *off_q32 = *off_scores + pg_round_up_line((size_t)n_kv * sizeof(float));
+    *off_q16 = *off_q32 + pg_round_up_line((size_t)dk * sizeof(float));
+    return *off_q16 + pg_round_up_line((size_t)dk * sizeof(uint16_t));
+}
+
+size_t pg_flash_attn_work_size(const pg_tensor *dst, int n_threads) {
+    size_t a, b, c;
+    return pg_scratch_size(fa_part_bytes(dst->src[0]->ne[0], dst->ne[0], dst->src[1]->ne[2], &a, &b, &c), n_threads);
+}
+
+static fa_scratch thread_scratch(const pg_compute_params *p, int64_t dk, int64_t dv, int64_t n_kv) {
+    size_t off_scores, off_q32, off_q16;
+    char *base = pg_thread_scratch(p, fa_part_bytes(dk, dv, n_kv, &off_scores, &off_q32, &off_q16));
+    return (fa_scratch){(float *)base, (float *)(base + off_scores), (float *)(base + off_q32),
+                        (uint16_t *)(base + off_q16)};
+}
+
+/* scores[j] of kv positions t0 .. t0+n; returns their max (-INF if all masked) */
+static float tile_scores(const pg_compute_params *p, const pg_tensor *k, int64_t hk, int64_t i3k,
+                         int64_t t0, int n, const float *mask_row, const void *q, float scale,
+                         float softcap, float *scores) {
+    const int dk = (int)k->ne[0];
+    pg_vec_dot_fn dot = p->k->vec_dot[k->type];
+    float max = -INFINITY;
+    for (int j = 0; j < n; j++) {
+        const float m = mask_row ? mask_row[t0 + j] : 0.0f;
+        if (m == -INFINITY) { scores[j] = -INFINITY; continue; }
+        float s;
+        dot(dk, &s, pg_row_ptr(k, hk, t0 + j, i3k), q);
+        s *= scale;
+        if (softcap != 0.0f) s = softcap * tanhf(s / softcap);
+        s += m;
+        scores[j] = s;
+        if (s > max) max = s;
+    }
+    return max;
+}
+
+static void attend_one(const pg_compute_params *p, pg_tensor *dst, int64_t h, int64_t iq, int64_t i3,
+                       const fa_scratch *w, float scale, float softcap) {
+    const pg_tensor *q = dst->src[0], *k = dst->src[1], *v = dst->src[2], *mask = dst->src[3];
+    const pg_kernels *kern = p->k;
+    const int dk = (int)q->ne[0], dv = (int)v->ne[0];
+    const int64_t n_kv = k->ne[2];
+    const int64_t hk = h / (q->ne[1] / k->ne[1]);
+    const int64_t i3k = i3 % k->ne[3], i3v = i3 % v->ne[3];
+
+    pg_gather_f32(dk, w->q32, pg_row_ptr(q, h, iq, i3), q->nb[0]);
+    const void *qv = w->q32;
+    if (k->type == PG_TYPE_F16) {
+        kern->vec_cvt_f32_f16(dk, w->q16, w->q32);
+        qv = w->q16;
+    }
+    const float *mask_row = mask ? (const float *)pg_row_ptr(mask, iq, h % mask->ne[2], i3 % mask->ne[3]) : NULL;
+
+    float *out = (float *)pg_row_ptr(dst, h, iq, i3);
+    const float max = tile_scores(p, k, hk, i3k, 0, (int)n_kv, mask_row, qv, scale, softcap, w->scores);
+    if (max == -INFINITY) {
+        memset(out, 0, (size_t)dv * sizeof(float));
+        return;
+    }
+    const double sum = kern->vec_soft_max_f32((int)n_kv, w->scores, w->scores, max);
+    kern->vec_scale_f32((int)n_kv, w->scores, (float)(1.0 / sum));
+    memset(out, 0, (size_t)dv * sizeof(float));
+    for (int64_t j = 0; j < n_kv; j++) {
+        float pj = w->scores[j];
+        if (pj == 0.0f) continue;
+        const char *vrow = pg_row_ptr(v, hk, j, i3v);
+        if (v->type == PG_TYPE_F16) {
+            pj = pg_fp16_to_fp32(pg_fp32_to_fp16(pj));     /* p meets V in V's precision */
+            kern->vec_mad_f16(dv, out, (const uint16_t *)vrow, pj);
+        } else {
+            kern->vec_mad_f32(dv, out, (const float *)vrow, pj);
+        }
+    }
+}
+
+void pg_forward_flash_attn_ext(const pg_compute_params *p, pg_tensor *dst) {
+    const pg_tensor *q = dst->src[0];
+    const float scale = pg_get_op_param_f32(dst, 0), softcap = pg_get_op_param_f32(dst, 1);
+    const fa_scratch w = thread_scratch(p, q->ne[0], dst->ne[0], dst->src[1]->ne[2]);
+    const int64_t n_head = q->ne[1], n_q = q->ne[2];
+    int64_t ir0, ir1;
+    pg_thread_rows(n_head * n_q * q->ne[3], p->ith, p->nth, &ir0, &ir1);
+    for (int64_t ir = ir0; ir < ir1; ir++)
+        attend_one(p, dst, ir % n_head, (ir / n_head) % n_q, ir / (n_head * n_q), &w, scale, softcap);
+}

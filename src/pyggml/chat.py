@@ -1,0 +1,110 @@
+"""Chat prompts: a GGUF's `tokenizer.chat_template` rendered in jinja2's sandbox.
+
+Templates come from model files, i.e. from strangers, so they run in
+`ImmutableSandboxedEnvironment`: no access to private/dunder attributes or to methods that mutate
+the caller's data. The globals are the ones Hugging Face templates expect: `messages`,
+`add_generation_prompt`, `bos_token`, `eos_token`, `raise_exception(msg)`, `strftime_now(fmt)`,
+and a `tojson` filter that keeps non-ASCII text as is. A file without a template gets ChatML,
+as llama.cpp does.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+from typing import Any, Mapping, Sequence
+
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+CHATML_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+
+class ChatTemplateError(ValueError):
+    """The template failed to compile or render, or the messages are malformed."""
+
+
+def _raise_exception(message: str):
+    raise ChatTemplateError(f"chat template raised: {message}")
+
+
+def _strftime_now(fmt: str) -> str:
+    return datetime.datetime.now().strftime(fmt)
+
+
+def _tojson(value: Any, indent: int | None = None, ensure_ascii: bool = False, sort_keys: bool = False) -> str:
+    return json.dumps(value, indent=indent, ensure_ascii=ensure_ascii, sort_keys=sort_keys)
+
+
+def _environment() -> ImmutableSandboxedEnvironment:
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
+                                        extensions=["jinja2.ext.loopcontrols"])
+    env.filters["tojson"] = _tojson
+    env.globals["raise_exception"] = _raise_exception
+    env.globals["strftime_now"] = _strftime_now
+    return env
+
+
+def validate_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict]:
+    """Copies of the messages; each needs a string `role` and a string (or None) `content`."""
+    if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
+        raise ChatTemplateError("messages must be a list of {'role': ..., 'content': ...} dicts")
+    if not messages:
+        raise ChatTemplateError("messages is empty")
+    checked = []
+    for i, message in enumerate(messages):
+        if not isinstance(message, Mapping):
+            raise ChatTemplateError(f"messages[{i}] is a {type(message).__name__}, not a dict")
+        role = message.get("role")
+        if not isinstance(role, str):
+            raise ChatTemplateError(f"messages[{i}]['role'] must be a string, got {role!r}")
+        content = message.get("content")
+        if content is not None and not isinstance(content, str):
+            raise ChatTemplateError(f"messages[{i}]['content'] must be a string, got {type(content).__name__}")
+        checked.append(dict(message, content=content or ""))
+    return checked
+
+
+class ChatFormatter:
+    """Compiles one template once; `render(messages)` gives the prompt text."""
+
+    def __init__(self, template: str | None, *, bos_token: str = "", eos_token: str = ""):
+        self.source = template if template else CHATML_TEMPLATE
+        self.is_fallback = not template
+        self.bos_token, self.eos_token = bos_token, eos_token
+        try:
+            self._template = _environment().from_string(self.source)
+        except jinja2.TemplateError as e:
+            raise ChatTemplateError(f"chat template does not compile: {e}") from None
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping[str, Any]) -> ChatFormatter:
+        """The GGUF's tokenizer.chat_template (ChatML if absent), with its BOS/EOS texts."""
+        tokens = metadata.get("tokenizer.ggml.tokens") or []
+
+        def token_text(key: str) -> str:
+            token_id = metadata.get(key)
+            return tokens[token_id] if isinstance(token_id, int) and 0 <= token_id < len(tokens) else ""
+
+        return cls(metadata.get("tokenizer.chat_template"),
+                   bos_token=token_text("tokenizer.ggml.bos_token_id"),
+                   eos_token=token_text("tokenizer.ggml.eos_token_id"))
+
+    def render(self, messages: Sequence[Mapping[str, Any]], add_generation_prompt: bool = True,
+               **extra: Any) -> str:
+        checked = validate_messages(messages)
+        try:
+            return self._template.render(messages=checked, add_generation_prompt=add_generation_prompt,
+                                         bos_token=self.bos_token, eos_token=self.eos_token, **extra)
+        except ChatTemplateError:
+            raise
+        except jinja2.exceptions.SecurityError as e:
+            raise ChatTemplateError(f"chat template tried an unsafe operation: {e}") from None
+        except jinja2.TemplateError as e:
+            raise ChatTemplateError(f"chat template failed: {e}") from None
+        except (TypeError, ValueError, KeyError, AttributeError, IndexError) as e:
+            raise ChatTemplateError(f"chat template failed: {type(e).__name__}: {e}") from None

@@ -1,0 +1,242 @@
+/* The F32 vector primitives of every SIMD path this build has (scalar + AVX2 on x86, scalar +
+ * NEON on aarch64) against the reference versions (csrc/ops/vec_ref.c), on odd lengths and
+ * extreme values. Also measures the SIMD exp polynomial against libm's expf and against exp in
+ * double (via vec_soft_max_f32 with max = 0) and prints the max error in ulp.
+ * Prints "N passed, N failed"; exits non-zero on failure. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+#include "ops/vec_ref.h"
+
+static int n_passed = 0, n_failed = 0;
+
+static void report(const char *path, const char *kernel, int n, const char *what, int ok) {
+    if (ok) { n_passed++; return; }
+    n_failed++;
+    printf("FAIL %-6s %-16s n=%-4d %s\n", path, kernel, n, what);
+}
+
+/* ---- data ---- */
+
+static uint32_t rng_state = 12345u;
+static float rand_uniform(float lo, float hi) {
+    rng_state = rng_state * 1664525u + 1013904223u;
+    return lo + (hi - lo) * (float)(rng_state >> 8) * (1.0f / 16777216.0f);
+}
+
+static const int LENGTHS[] = {0, 1, 7, 8, 9, 31, 33, 1000};
+#define N_LENGTHS (int)(sizeof LENGTHS / sizeof LENGTHS[0])
+#define MAX_N 1000
+
+/* kinds of input: random in a range, or random with extremes sprinkled in */
+enum { DATA_SMALL, DATA_WIDE, DATA_EXTREME, N_DATA };
+static const char *DATA_NAMES[N_DATA] = {"small", "wide", "extreme"};
+static const float EXTREMES[] = {0.0f, -0.0f, 65504.0f, -65504.0f, 1e-40f, -1e-40f, 6e-8f,
+                                 1e30f, -1e30f, 100.0f, -100.0f, 88.0f, -87.0f, -104.0f};
+
+static void fill(float *x, int n, int kind) {
+    for (int i = 0; i < n; i++) {
+        if (kind == DATA_SMALL) x[i] = rand_uniform(-5.0f, 5.0f);
+        else if (kind == DATA_WIDE) x[i] = rand_uniform(-90.0f, 90.0f);
+        else x[i] = (i % 3 == 0) ? EXTREMES[(i / 3) % (sizeof EXTREMES / sizeof EXTREMES[0])]
+                                 : rand_uniform(-20.0f, 20.0f);
+    }
+}
+
+/* ---- comparisons ---- */
+
+static int same_bits_or_both_nan(float a, float b) {
+    if (isnan(a) || isnan(b)) return isnan(a) && isnan(b);
+    uint32_t ua, ub; memcpy(&ua, &a, 4); memcpy(&ub, &b, 4);
+    return ua == ub;
+}
+
+/* |a - b| <= tol, with NaN == NaN and inf == inf of the same sign */
+static int close_to(float a, float b, double tol) {
+    if (isnan(a) || isnan(b)) return isnan(a) && isnan(b);
+    if (isinf(a) || isinf(b)) return a == b;
+    return fabs((double)a - (double)b) <= tol;
+}
+
+/* distance in units in the last place between two finite floats */
+static double ulp_distance(float a, float b) {
+    int32_t ia, ib; memcpy(&ia, &a, 4); memcpy(&ib, &b, 4);
+    if (ia < 0) ia = (int32_t)(0x80000000u - (uint32_t)ia);
+    if (ib < 0) ib = (int32_t)(0x80000000u - (uint32_t)ib);
+    return fabs((double)ia - (double)ib);
+}
+
+#define EPS ((double)FLT_EPSILON)
+#include <float.h>
+
+/* ---- one path against the refs ---- */
+
+static void test_path(const pg_kernels *k) {
+    static float x[MAX_N], y[MAX_N], g[MAX_N], a[MAX_N], b[MAX_N];
+    static uint16_t h[MAX_N], ha[MAX_N], hb[MAX_N];
+    const char *p = k->path;
+    char what[96];
+    for (int li = 0; li < N_LENGTHS; li++) {
+        int n = LENGTHS[li];
+        for (int kind = 0; kind < N_DATA; kind++) {
+            const char *dn = DATA_NAMES[kind];
+            fill(x, n, kind); fill(y, n, kind); fill(g, n, DATA_SMALL);
+            int ok;
+
+            pg_vec_add_f32_ref(n, a, x, y); k->vec_add_f32(n, b, x, y);
+            ok = 1; for (int i = 0; i < n; i++) ok &= same_bits_or_both_nan(a[i], b[i]);
+            report(p, "add_f32", n, dn, ok);
+
+            pg_vec_mul_f32_ref(n, a, x, y); k->vec_mul_f32(n, b, x, y);
+            ok = 1; for (int i = 0; i < n; i++) ok &= same_bits_or_both_nan(a[i], b[i]);
+            report(p, "mul_f32", n, dn, ok);
+
+            memcpy(a, x, sizeof(float) * n); memcpy(b, x, sizeof(float) * n);
+            pg_vec_scale_f32_ref(n, a, -0.37f); k->vec_scale_f32(n, b, -0.37f);
+            ok = 1; for (int i = 0; i < n; i++) ok &= same_bits_or_both_nan(a[i], b[i]);
+            report(p, "scale_f32", n, dn, ok);
+
+            /* mad: a fused multiply-add may differ from mul-then-add by one rounding of x*v */
+            memcpy(a, y, sizeof(float) * n); memcpy(b, y, sizeof(float) * n);
+            pg_vec_mad_f32_ref(n, a, x, 1.7f); k->vec_mad_f32(n, b, x, 1.7f);
+            ok = 1;
+            for (int i = 0; i < n; i++) ok &= close_to(b[i], a[i], 2 * EPS * (fabs(y[i]) + fabs(x[i] * 1.7)));
+            report(p, "mad_f32", n, dn, ok);
+
+            pg_vec_cvt_f32_f16_ref(n, ha, x); k->vec_cvt_f32_f16(n, hb, x);
+            ok = memcmp(ha, hb, sizeof(uint16_t) * n) == 0;
+            report(p, "cvt_f32_f16", n, dn, ok);
+
+            for (int i = 0; i < n; i++) h[i] = (uint16_t)(rng_state = rng_state * 1664525u + 1013904223u) ^ (uint16_t)(i * 7919);
+            pg_vec_cvt_f16_f32_ref(n, a, h); k->vec_cvt_f16_f32(n, b, h);
+            ok = 1; for (int i = 0; i < n; i++) ok &= same_bits_or_both_nan(a[i], b[i]);
+            report(p, "cvt_f16_f32", n, "all bit patterns", ok);
+
+            pg_vec_cvt_f32_f16_ref(n, h, x);
+            memcpy(a, y, sizeof(float) * n); memcpy(b, y, sizeof(float) * n);
+            pg_vec_mad_f16_ref(n, a, h, -0.5f); k->vec_mad_f16(n, b, h, -0.5f);
+            ok = 1;
+            for (int i = 0; i < n; i++)
+                ok &= close_to(b[i], a[i], 2 * EPS * (fabs(y[i]) + fabs(pg_fp16_to_fp32(h[i]) * 0.5)));
+            report(p, "mad_f16", n, dn, ok);
+
+            ok = same_bits_or_both_nan(pg_vec_max_f32_ref(n, x), k->vec_max_f32(n, x));
+            report(p, "max_f32", n, dn, ok);
+
+            double sa = pg_vec_sum_sq_f32_ref(n, x), sb = k->vec_sum_sq_f32(n, x);
+            ok = fabs(sa - sb) <= 1e-12 * fabs(sa);
+            report(p, "sum_sq_f32", n, dn, ok);
+
+            /* soft_max: y = exp(x - max), a few ulp from libm's expf; sum within float rounding */
+            float mx = pg_vec_max_f32_ref(n, x);
+            if (kind == DATA_EXTREME) mx = 0.0f;   /* keep overflow to inf in the test */
+            sa = pg_vec_soft_max_f32_ref(n, a, x, mx); sb = k->vec_soft_max_f32(n, b, x, mx);
+            ok = 1;
+            for (int i = 0; i < n; i++) ok &= close_to(b[i], a[i], 4 * EPS * fabs(a[i]) + 1e-44);
+            ok &= (isinf(sa) && sa == sb) || fabs(sa - sb) <= 4 * EPS * fabs(sa);
+            snprintf(what, sizeof what, "%s (max %g)", dn, mx);
+            report(p, "soft_max_f32", n, what, ok);
+
+            /* silu/gelu: the SIMD forms divide by 1 + exp; the gelu ref's 1 + tanh cancels for
+             * negative x, so its absolute error is up to ~eps * |x| */
+            pg_vec_silu_f32_ref(n, a, x); k->vec_silu_f32(n, b, x);
+            ok = 1; for (int i = 0; i < n; i++) ok &= close_to(b[i], a[i], 8 * EPS * fabs(a[i]) + 1e-44);
+            report(p, "silu_f32", n, dn, ok);
+
+            pg_vec_gelu_f32_ref(n, a, x); k->vec_gelu_f32(n, b, x);
+            ok = 1;
+            for (int i = 0; i < n; i++) ok &= close_to(b[i], a[i], 8 * EPS * fabs(a[i]) + 2 * EPS * fabs(x[i]));
+            report(p, "gelu_f32", n, dn, ok);
+
+            pg_vec_swiglu_f32_ref(n, a, x, g); k->vec_swiglu_f32(n, b, x, g);
+            ok = 1; for (int i = 0; i < n; i++) ok &= close_to(b[i], a[i], 8 * EPS * fabs(a[i]) + 1e-44);
+            report(p, "swiglu_f32", n, dn, ok);
+        }
+    }
+
+    /* NaN policy: elementwise ops propagate, max ignores NaN */
+    float nanv[9] = {1.0f, NAN, 3.0f, -2.0f, NAN, 0.5f, 7.0f, NAN, -1.0f};
+    report(p, "max_f32", 9, "NaN ignored", k->vec_max_f32(9, nanv) == 7.0f);
+    float allnan[9]; for (int i = 0; i < 9; i++) allnan[i] = NAN;
+    report(p, "max_f32", 9, "all NaN -> -inf", k->vec_max_f32(9, allnan) == -INFINITY);
+    k->vec_silu_f32(9, b, nanv);
+    report(p, "silu_f32", 9, "NaN propagates", isnan(b[1]) && isnan(b[4]) && isnan(b[7]) && !isnan(b[0]));
+    k->vec_soft_max_f32(9, b, nanv, 7.0f);
+    report(p, "soft_max_f32", 9, "NaN propagates", isnan(b[1]) && isnan(b[4]) && b[6] == 1.0f);
+    float infs[8] = {-INFINITY, -INFINITY, 0, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+    double s = k->vec_soft_max_f32(8, b, infs, 0.0f);
+    report(p, "soft_max_f32", 8, "-inf -> 0", s == 1.0 && b[0] == 0.0f && b[2] == 1.0f);
+}
+
+/* ---- exp accuracy of a path, through vec_soft_max_f32(max = 0) ---- */
+
+static int measure_exp(const pg_kernels *k) {
+    enum { CHUNK = 4096 };
+    static float x[CHUNK], y[CHUNK];
+    double max_ulp_libm = 0, max_ulp_exact = 0;
+    float worst_x = 0;
+    const double lo = -87.3, hi = 88.72;      /* results in the normal float range */
+    const int total = 1 << 20;
+    for (int base = 0; base < total; base += CHUNK) {
+        for (int i = 0; i < CHUNK; i++) x[i] = (float)(lo + (hi - lo) * (base + i) / (total - 1));
+        k->vec_soft_max_f32(CHUNK, y, x, 0.0f);
+        for (int i = 0; i < CHUNK; i++) {
+            double u_libm = ulp_distance(y[i], expf(x[i]));
+            double u_exact = ulp_distance(y[i], (float)exp((double)x[i]));
+            if (u_libm > max_ulp_libm) { max_ulp_libm = u_libm; worst_x = x[i]; }
+            if (u_exact > max_ulp_exact) max_ulp_exact = u_exact;
+        }
+    }
+    /* denormal outputs: absolute error against the exact value */
+    double max_abs_sub = 0;
+    for (int i = 0; i < CHUNK; i++) x[i] = (float)(-104.0 + 16.7 * i / (CHUNK - 1));
+    k->vec_soft_max_f32(CHUNK, y, x, 0.0f);
+    for (int i = 0; i < CHUNK; i++) {
+        double e = fabs((double)y[i] - exp((double)x[i]));
+        if (exp((double)x[i]) < FLT_MIN && e > max_abs_sub) max_abs_sub = e;
+    }
+    printf("exp on %-6s: max %.0f ulp vs expf (at x=%g), %.0f ulp vs exact, over [%g, %g]; "
+           "subnormal results max abs error %.3g\n",
+           k->path, max_ulp_libm, worst_x, max_ulp_exact, lo, hi, max_abs_sub);
+    int ok = max_ulp_exact <= 2 && max_abs_sub <= 1.5e-45;
+    report(k->path, "exp accuracy", total, "more than 2 ulp", ok);
+    return ok;
+}
+
+static int path_runs_here(const char *name) {
+#if defined(__x86_64__)
+    if (strcmp(name, "avx2") == 0)
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+#endif
+    return 1;
+}
+
+int main(void) {
+    static pg_kernels scalar, simd;
+    pg_fill_scalar_vec(&scalar);
+    scalar.path = "scalar";
+    test_path(&scalar);
+    measure_exp(&scalar);
+#if defined(__x86_64__) || defined(__aarch64__)
+    simd = scalar;
+#if defined(__x86_64__)
+    simd.path = "avx2";
+    if (path_runs_here("avx2")) pg_fill_avx2_vec(&simd);
+#else
+    simd.path = "neon";
+    pg_fill_neon_vec(&simd);
+#endif
+    if (path_runs_here(simd.path)) {
+        test_path(&simd);
+        measure_exp(&simd);
+    } else {
+        printf("note: %s not supported by this CPU, only scalar tested\n", simd.path);
+    }
+#endif
+    printf("%d passed, %d failed\n", n_passed, n_failed);
+    return n_failed ? 1 : 0;
+}
