@@ -76,7 +76,8 @@ static int is_noop(int op) {
 }
 
 static void run_job(pg_threadpool *tp, int ith) {
-    const pg_job *job = &tp->job;
+    const pg_job job_now = tp->job;   /* a copy: the caller may post the next job while we finish */
+    const pg_job *job = &job_now;
     pg_compute_params p = {
         .ith = ith, .nth = tp->n_threads, .wdata = job->work, .wsize = job->work_size,
         .k = pg_active_kernels, .tp = tp,

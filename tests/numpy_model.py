@@ -9,13 +9,9 @@ Two numeric modes:
   closely: activations quantized to the weight's partner type before each matmul (Q8_0, Q8_1
   or Q8_K), K/V cache in F16, Q and the softmax output rounded to F16 for the KQ / KQV products,
   GELU through the F16 lookup table, RoPE angles by repeated float32 multiplication.
-
-`NumpyRunner` wraps the model in the interface of `pyggml.runner.ModelRunner` (eval / reset /
-truncate / n_past / config / metadata / timings) so the API layer can be tested without the engine.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -192,6 +188,16 @@ def _apply_rope(x: np.ndarray, angles: np.ndarray, n_rot: int, neox: bool) -> np
     return out
 
 
+def attention_visibility(positions: np.ndarray, n_kv: int, n_swa: int) -> np.ndarray:
+    """(n_tok, n_kv) bool: key j visible from a query at position p iff j <= p and, with a
+    sliding window (n_swa > 0), p - j < n_swa."""
+    key_pos = np.arange(n_kv)[None, :]
+    visible = key_pos <= positions[:, None]
+    if n_swa > 0:
+        visible &= (positions[:, None] - key_pos) < n_swa
+    return visible
+
+
 # ---------------------------------------------------------------------------- the model
 
 class _Linear:
@@ -237,7 +243,6 @@ class NumpyModel:
         reader = gguf.GGUFReader(self.path)
         self.config = read_config(reader)
         tensors = {t.name: t for t in reader.tensors}
-        self._tensors = tensors
 
         def need(name):
             if name not in tensors:
@@ -338,12 +343,8 @@ class NumpyModel:
         """q: (n_tok, n_head, dk); k_all: (n_kv, n_head_kv, dk); v_all: (n_kv, n_head_kv, dv).
         Key at position j is visible to a query at p iff j <= p and (not sliding or p - j < n_swa)."""
         cfg = self.config
-        n_kv = k_all.shape[0]
         group = cfg.n_head // cfg.n_head_kv
-        key_pos = np.arange(n_kv)
-        visible = key_pos[None, :] <= positions[:, None]
-        if sliding:
-            visible &= (positions[:, None] - key_pos[None, :]) < cfg.n_swa
+        visible = attention_visibility(positions, k_all.shape[0], cfg.n_swa if sliding else 0)
         mask = np.where(visible, 0.0, -np.inf).astype(np.float32)
         k_rep = np.repeat(k_all, group, axis=1)  # (n_kv, n_head, dk): query head h uses kv head h // group
         v_rep = np.repeat(v_all, group, axis=1)
@@ -355,47 +356,3 @@ class NumpyModel:
         if self.llamacpp:
             probs = _f16(probs)
         return np.einsum("htk,khd->thd", probs.astype(np.float32), v_rep)
-
-
-def read_metadata(path: str | Path) -> dict:
-    """All GGUF key/values as Python values (gguf-py), as pyggml.gguf.GGUFReader(path).metadata gives."""
-    reader = gguf.GGUFReader(Path(path))
-    return {k: f.contents() for k, f in reader.fields.items() if not k.startswith("GGUF.")}
-
-
-class NumpyRunner:
-    """The numpy model behind the `pyggml.runner.ModelRunner` interface."""
-
-    def __init__(self, model_path, *, n_ctx=512, n_batch=512, n_threads=None, kv_type="f16",
-                 numerics="f32"):
-        t0 = time.perf_counter()
-        self.model = NumpyModel(model_path, numerics=numerics)
-        self.config = self.model.config
-        self.metadata = read_metadata(model_path)
-        if n_ctx <= 0 or n_ctx > self.config.n_ctx_train:
-            raise ValueError(f"n_ctx={n_ctx} must be in 1..{self.config.n_ctx_train}")
-        self.n_ctx, self.n_batch = n_ctx, n_batch
-        self.timings = {"load_ms": (time.perf_counter() - t0) * 1e3, "prompt_ms": 0.0,
-                        "prompt_tokens": 0, "eval_ms": 0.0, "eval_tokens": 0}
-
-    @property
-    def n_past(self) -> int:
-        return self.model.n_past
-
-    def eval(self, tokens, logits_all: bool = False) -> np.ndarray:
-        tokens = list(tokens)
-        if self.n_past + len(tokens) > self.n_ctx:
-            raise ValueError(f"KV cache full: {self.n_past} + {len(tokens)} tokens > n_ctx={self.n_ctx}")
-        t0 = time.perf_counter()
-        rows = [self.model.forward(tokens[i:i + self.n_batch]) for i in range(0, len(tokens), self.n_batch)]
-        logits = np.concatenate(rows)
-        key = "prompt" if len(tokens) > 1 else "eval"
-        self.timings[key + "_ms"] += (time.perf_counter() - t0) * 1e3
-        self.timings[key + "_tokens"] += len(tokens)
-        return logits if logits_all else logits[-1:]
-
-    def reset(self) -> None:
-        self.model.reset()
-
-    def truncate(self, n_keep: int) -> None:
-        self.model.truncate(n_keep)

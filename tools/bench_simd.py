@@ -117,15 +117,19 @@ def speedup_table(results: list[Measurement], paths: list[str]) -> list[dict]:
 
 
 def print_table(table: list[dict], paths: list[str], file=sys.stdout) -> None:
-    header = f"| {'kernel':<10} | {'type':<5} | " + " | ".join(f"{p + ' GB/s':>11}" for p in paths)
-    header += " | speedup |" if len(paths) > 1 else " |"
-    print(header, file=file)
-    print("|" + "|".join("-" * (len(cell) + 2) for cell in header.split("|")[1:-1]) + "|", file=file)
-    for row in table:
-        line = f"| {row['kernel']:<10} | {row['type']:<5} | " + " | ".join(
-            f"{row[f'{p}_gb_per_s']:>11.2f}" for p in paths)
-        line += f" | {row['speedup']:>6.1f}x |" if len(paths) > 1 else " |"
-        print(line, file=file)
+    """A markdown table: kernel, type, GB/s per path, speedup of the last path over scalar."""
+    headers = ["kernel", "type"] + [f"{p} GB/s" for p in paths] + (["speedup"] if len(paths) > 1 else [])
+    rows = [[r["kernel"], r["type"]] + [f"{r[f'{p}_gb_per_s']:.2f}" for p in paths]
+            + ([f"{r['speedup']:.1f}x"] if len(paths) > 1 else []) for r in table]
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
+
+    def line(cells):
+        return "| " + " | ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))) + " |"
+
+    print(line(headers), file=file)
+    print("|" + "|".join(("-" * (w + 1) + ":") if i >= 2 else "-" * (w + 2) for i, w in enumerate(widths)) + "|", file=file)
+    for row in rows:
+        print(line(row), file=file)
 
 
 def target_verdict(table: list[dict], paths: list[str]) -> str | None:
@@ -158,7 +162,7 @@ def write_png(table: list[dict], paths: list[str], path: str, title: str) -> Non
     ax.set_ylabel("GB/s (weights for gemv, f32 input for from_float)")
     ax.set_yscale("log")
     ax.set_title(title, fontsize=9)
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 

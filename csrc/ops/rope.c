@@ -67,17 +67,27 @@ static void fill_cache(const rope_params *r, float pos, float *cache) {
     }
 }
 
+/* one rotated pair, with the fused multiply-adds llama.cpp's compiled C++ uses (its
+ * x0*c - x1*s contracts to fma(x0, c, -(x1*s))): bit-equal to llama.cpp (docs/fidelity.md) */
+static inline void rotate_pair(float x0, float x1, float c, float s, float *y0, float *y1) {
+    *y0 = fmaf(x0, c, -(x1 * s));
+    *y1 = fmaf(x0, s, x1 * c);
+}
+
 /* one head: y = rotate(x); x has element stride s0 (in floats) */
 static void rotate_head(const rope_params *r, const float *cache, int64_t head_dim, float *y,
                         const float *x, int64_t s0) {
     const int half = r->n_dims / 2;
-    for (int i0 = 0; i0 < r->n_dims; i0 += 2) {
-        const float c = cache[i0], s = cache[i0 + 1];
-        const int64_t a = r->mode == ROPE_MODE_NEOX ? i0 / 2 : i0;
-        const int64_t b = r->mode == ROPE_MODE_NEOX ? i0 / 2 + half : i0 + 1;
-        const float x0 = x[a * s0], x1 = x[b * s0];
-        y[a] = x0 * c - x1 * s;
-        y[b] = x0 * s + x1 * c;
+    if (r->mode == ROPE_MODE_NEOX) {
+        for (int i = 0; i < half; i++) {
+            const float c = cache[2 * i], s = cache[2 * i + 1];
+            rotate_pair(x[i * s0], x[(i + half) * s0], c, s, &y[i], &y[i + half]);
+        }
+    } else {
+        for (int i0 = 0; i0 < r->n_dims; i0 += 2) {
+            const float c = cache[i0], s = cache[i0 + 1];
+            rotate_pair(x[i0 * s0], x[(i0 + 1) * s0], c, s, &y[i0], &y[i0 + 1]);
+        }
     }
     for (int64_t i = r->n_dims; i < head_dim; i++) y[i] = x[i * s0];
 }

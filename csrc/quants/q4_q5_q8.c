@@ -2,7 +2,9 @@
  * Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 (weights) and Q8_1 (activation partner of Q4_1/Q5_1).
  * Quantizers follow gguf-py's numpy reference bit for bit: scale from the block's extreme
  * value, f32 arithmetic, codes by truncation of (x*id + offset + 0.5) for the 4/5-bit types
- * and by round-half-away-from-zero for Q8. The scalar path uses these functions as they are. */
+ * and by round-half-away-from-zero for Q8. The scalar path uses these functions as they are.
+ * Activations (Q8_0 as a vec_dot partner, Q8_1) use ggml's x86 activation quantizer instead:
+ * id = 127 / amax and round half to even (see docs/fidelity.md). */
 #include "quants/fp_exact.h"
 
 #include <math.h>
@@ -202,6 +204,33 @@ void pg_quantize_row_q8_0_ref(const float *x, void *vy, int64_t n) {
     }
 }
 
+/* Activation blocks (llama.cpp's AVX2 quantize_row_q8_0/q8_1): the same d = amax / 127, but
+ * codes x * (127 / amax) rounded half to even. Differs from the weight quantizer above in the
+ * last bit of some codes; matching it is what makes our matmuls equal llama.cpp's. A block
+ * whose 127 / amax is not finite (Inf/NaN input, subnormal amax) gets all-zero codes. */
+static float quantize_block_8bit_act(const float *x, int8_t *qs, int *sum) {
+    const float amax = block_abs_max(x, QK8_0);
+    const float d = amax / 127.0f;
+    float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+    if (!isfinite(id)) id = 0.0f;
+    int s = 0;
+    for (int j = 0; j < QK8_0; j++) {
+        const float v = x[j] * id;
+        qs[j] = (int8_t)(v != v ? 0 : v <= -127.0f ? -127 : v >= 127.0f ? 127 : nearest_int(v));
+        s += qs[j];
+    }
+    *sum = s;
+    return d;
+}
+
+void pg_quantize_row_q8_0_act_ref(const float *x, void *vy, int64_t n) {
+    block_q8_0 *y = vy;
+    for (int64_t ib = 0; ib < n / QK8_0; ib++, x += QK8_0) {
+        int sum;
+        y[ib].d = pg_fp32_to_fp16(quantize_block_8bit_act(x, y[ib].qs, &sum));
+    }
+}
+
 void pg_dequantize_row_q8_0_ref(const void *vx, float *y, int64_t n) {
     const block_q8_0 *x = vx;
     for (int64_t ib = 0; ib < n / QK8_0; ib++, y += QK8_0) {
@@ -210,12 +239,13 @@ void pg_dequantize_row_q8_0_ref(const void *vx, float *y, int64_t n) {
     }
 }
 
-/* Q8_1 also stores s = d * sum(q) (d before its f16 rounding), for the min term of Q4_1/Q5_1. */
+/* Q8_1 (an activation format only): codes as pg_quantize_row_q8_0_act_ref, plus
+ * s = d * sum(q) (d before its f16 rounding) for the min term of Q4_1/Q5_1. */
 void pg_quantize_row_q8_1_ref(const float *x, void *vy, int64_t n) {
     block_q8_1 *y = vy;
     for (int64_t ib = 0; ib < n / QK8_1; ib++, x += QK8_1) {
         int sum;
-        const float d = quantize_block_8bit(x, y[ib].qs, &sum);
+        const float d = quantize_block_8bit_act(x, y[ib].qs, &sum);
         y[ib].d = pg_fp32_to_fp16(d);
         y[ib].s = pg_fp32_to_fp16((float)sum * d);
     }

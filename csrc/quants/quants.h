@@ -25,6 +25,8 @@ PG_DECLARE_ROW_CONVERTERS(q5_0)
 PG_DECLARE_ROW_CONVERTERS(q5_1)
 PG_DECLARE_ROW_CONVERTERS(q8_0)
 PG_DECLARE_ROW_CONVERTERS(q8_1)
+/* Q8_0 as an activation (vec_dot partner): ggml's x86 rounding, see q4_q5_q8.c */
+void pg_quantize_row_q8_0_act_ref(const float *x, void *y, int64_t n);
 PG_DECLARE_ROW_CONVERTERS(q2_K)
 PG_DECLARE_ROW_CONVERTERS(q3_K)
 PG_DECLARE_ROW_CONVERTERS(q4_K)

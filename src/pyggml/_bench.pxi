@@ -19,6 +19,8 @@ def bench_gemv(int wtype, const uint8_t[::1] weights, int64_t rows, int64_t cols
     cdef int atype = pg_type_traits_table[wtype].vec_dot_type
     if fn == NULL or atype < 0:
         raise ValueError(f"no vec_dot kernel for type {wtype} on path {simd_path()}")
+    if rows <= 0 or cols <= 0 or cols > 2**31 - 1:
+        raise ValueError(f"rows ({rows}) and cols ({cols}) must be positive, cols < 2**31")
     cdef size_t row_bytes = pg_row_size(wtype, cols)
     if cols % pg_blck_size(wtype) or <size_t>weights.shape[0] != row_bytes * rows:
         raise ValueError(f"weights: {weights.shape[0]} bytes, expected {rows} rows of {row_bytes}")
@@ -50,7 +52,7 @@ def bench_from_float(int type_id, const float[::1] x, uint8_t[::1] out, int64_t 
     if fn == NULL:
         raise ValueError(f"no from_float kernel for type {type_id} on path {simd_path()}")
     cdef int64_t n = x.shape[0]
-    if row_len <= 0 or n % row_len or row_len % pg_blck_size(type_id):
+    if n == 0 or row_len <= 0 or n % row_len or row_len % pg_blck_size(type_id):
         raise ValueError(f"{n} floats do not split into rows of {row_len}")
     cdef size_t row_bytes = pg_row_size(type_id, row_len)
     if <size_t>out.shape[0] != row_bytes * <size_t>(n // row_len):

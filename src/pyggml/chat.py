@@ -5,16 +5,23 @@ Templates come from model files, i.e. from strangers, so they run in
 the caller's data. The globals are the ones Hugging Face templates expect: `messages`,
 `add_generation_prompt`, `bos_token`, `eos_token`, `raise_exception(msg)`, `strftime_now(fmt)`,
 and a `tojson` filter that keeps non-ASCII text as is. A file without a template gets ChatML,
-as llama.cpp does.
+as llama.cpp does. Memory is guarded for the usual blow-ups (`*` repetition, `**` of huge
+exponents, output past MAX_OUTPUT_CHARS); CPU time is not bounded.
 """
 from __future__ import annotations
 
 import datetime
 import json
+import numbers
 from typing import Any, Mapping, Sequence
 
 import jinja2
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+MAX_OUTPUT_CHARS = 1 << 20   # a rendered prompt longer than this is refused
+MAX_REPEAT_ITEMS = 1 << 16   # `seq * n` may build at most this many items / characters
+MAX_EXPONENT = 1024
 
 CHATML_TEMPLATE = (
     "{% for message in messages %}"
@@ -40,9 +47,23 @@ def _tojson(value: Any, indent: int | None = None, ensure_ascii: bool = False, s
     return json.dumps(value, indent=indent, ensure_ascii=ensure_ascii, sort_keys=sort_keys)
 
 
+class _TemplateSandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, plus size checks on `*` and `**` (never constant-folded)."""
+    intercepted_binops = frozenset(["*", "**"])
+
+    def call_binop(self, context, operator, left, right):
+        if operator == "*":
+            for seq, n in ((left, right), (right, left)):
+                if isinstance(seq, (str, list, tuple)) and isinstance(n, numbers.Integral) \
+                        and len(seq) * n > MAX_REPEAT_ITEMS:
+                    raise SecurityError(f"repetition to {len(seq) * n} items is over the limit {MAX_REPEAT_ITEMS}")
+        if operator == "**" and isinstance(right, numbers.Real) and abs(right) > MAX_EXPONENT:
+            raise SecurityError(f"exponent {right} is over the limit {MAX_EXPONENT}")
+        return super().call_binop(context, operator, left, right)
+
+
 def _environment() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
-                                        extensions=["jinja2.ext.loopcontrols"])
+    env = _TemplateSandbox(trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"])
     env.filters["tojson"] = _tojson
     env.globals["raise_exception"] = _raise_exception
     env.globals["strftime_now"] = _strftime_now
@@ -97,14 +118,18 @@ class ChatFormatter:
     def render(self, messages: Sequence[Mapping[str, Any]], add_generation_prompt: bool = True,
                **extra: Any) -> str:
         checked = validate_messages(messages)
+        pieces, size = [], 0
         try:
-            return self._template.render(messages=checked, add_generation_prompt=add_generation_prompt,
-                                         bos_token=self.bos_token, eos_token=self.eos_token, **extra)
+            for piece in self._template.generate(messages=checked, add_generation_prompt=add_generation_prompt,
+                                                 bos_token=self.bos_token, eos_token=self.eos_token, **extra):
+                size += len(piece)
+                if size > MAX_OUTPUT_CHARS:
+                    raise ChatTemplateError(f"chat template output is over {MAX_OUTPUT_CHARS} characters")
+                pieces.append(piece)
         except ChatTemplateError:
             raise
-        except jinja2.exceptions.SecurityError as e:
+        except SecurityError as e:
             raise ChatTemplateError(f"chat template tried an unsafe operation: {e}") from None
-        except jinja2.TemplateError as e:
-            raise ChatTemplateError(f"chat template failed: {e}") from None
-        except (TypeError, ValueError, KeyError, AttributeError, IndexError) as e:
+        except Exception as e:  # a stranger's template: any failure is the template's
             raise ChatTemplateError(f"chat template failed: {type(e).__name__}: {e}") from None
+        return "".join(pieces)

@@ -140,6 +140,8 @@ def soft_max_ext(ctx: Context, a: Tensor, mask: Tensor | None = None, scale: flo
             raise ValueError(f"soft_max_ext: mask {_desc(mask)} does not cover {_desc(a)}")
         if a.ne[2] % mask.ne[2] or a.ne[3] % mask.ne[3]:
             raise ValueError(f"soft_max_ext: mask {_desc(mask)} cannot broadcast over {_desc(a)}")
+        if mask.nb[0] != traits(mask.type).type_size:
+            raise ValueError(f"soft_max_ext: mask {_desc(mask)} rows must be contiguous")
     return _result(ctx, Op.SOFT_MAX, GGMLType.F32, a.ne, (a, mask), [_f32(scale), _f32(max_bias)], n_dims=a.n_dims)
 
 
@@ -198,8 +200,8 @@ def set_rows(ctx: Context, dst: Tensor, src: Tensor, idx: Tensor) -> Tensor:
     _require_f32("set_rows", src)
     if idx.type != GGMLType.I32 or idx.ne[0] != src.ne[1]:
         raise ValueError(f"set_rows: idx {_desc(idx)} must be I32 with one entry per row of {_desc(src)}")
-    if src.ne[0] != dst.ne[0]:
-        raise ValueError(f"set_rows: row length differs: {_desc(src)} vs {_desc(dst)}")
+    if src.ne[0] != dst.ne[0] or src.ne[2:] != dst.ne[2:]:
+        raise ValueError(f"set_rows: row length or batch dims differ: {_desc(src)} vs {_desc(dst)}")
     if traits(dst.type).type_size and not (traits(dst.type).can_quantize or dst.type == GGMLType.F32):
         raise ValueError(f"set_rows: cannot convert rows to {dst.type.name}")
     out = _view(ctx, dst, Op.SET_ROWS, dst.type, dst.ne, dst.nb, 0, dst.n_dims)
@@ -253,6 +255,8 @@ def flash_attn_ext(ctx: Context, q: Tensor, k: Tensor, v: Tensor, mask: Tensor |
         _require_f32("flash_attn_ext", mask)
         if mask.ne[0] < k.ne[2] or mask.ne[1] < n_q:
             raise ValueError(f"flash_attn_ext: mask {_desc(mask)} does not cover n_kv={k.ne[2]}, n_q={n_q}")
+        if mask.nb[0] != 4:
+            raise ValueError(f"flash_attn_ext: mask {_desc(mask)} rows must be contiguous")
     return _result(ctx, Op.FLASH_ATTN_EXT, GGMLType.F32, (D, n_head, n_q), (q, k, v, mask),
                    [_f32(scale), _f32(softcap)], n_dims=3)
 
@@ -263,8 +267,11 @@ def cpy(ctx: Context, a: Tensor, b: Tensor) -> Tensor:
     """Copy a into b (converting type; same element count). Returns a view of b."""
     if a.n_elements != b.n_elements:
         raise ValueError(f"cpy: element counts differ: {_desc(a)} vs {_desc(b)}")
-    if b.type not in (GGMLType.F32, GGMLType.F16, GGMLType.BF16) and not b.is_contiguous():
-        raise ValueError(f"cpy: a quantized destination must be contiguous: {_desc(b)}")
+    if b.type not in (GGMLType.F32, GGMLType.F16, GGMLType.BF16):
+        if not b.is_contiguous():
+            raise ValueError(f"cpy: a quantized destination must be contiguous: {_desc(b)}")
+        if not a.is_contiguous() and a.ne != b.ne:
+            raise ValueError(f"cpy: into quantized {_desc(b)} the source {_desc(a)} must be contiguous or the same shape")
     out = _view(ctx, b, Op.CPY, b.type, b.ne, b.nb, 0, b.n_dims)
     out._c.set_op(int(Op.CPY), [a._c], [])
     out.src = (a, b)

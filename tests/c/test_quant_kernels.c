@@ -7,8 +7,8 @@
  * with its code bytes zeroed (the block offsets: -8d, the mins, ...). M bounds the magnitude
  * of every partial term any kernel sums (the code products and the min terms), so 1e-5 * M
  * allows any summation order in f32 and nothing more: the integer sums must be exact.
- * from_float (Q8_0, Q8_1, Q8_K, F16): byte-identical to the _ref converter, including ties,
- * zeros, subnormals, huge values and blocks with Inf/NaN.
+ * from_float (Q8_0, Q8_1, Q8_K, F16): byte-identical to the activation _ref converter,
+ * including ties, zeros, subnormals, huge values and blocks with Inf/NaN.
  * NaN policy: a NaN or Inf in a dot product's inputs makes the result non-finite on every path;
  * those cases are not compared value for value. */
 #include <float.h>
@@ -61,9 +61,24 @@ static const dot_case DOT_CASES[] = {
 };
 #define N_DOT_CASES (int)(sizeof DOT_CASES / sizeof DOT_CASES[0])
 
-/* the activation-row converters every path has its own version of */
-static const int ACT_TYPES[] = {PG_TYPE_F16, PG_TYPE_Q8_0, PG_TYPE_Q8_1, PG_TYPE_Q8_K};
-#define N_ACT_TYPES (int)(sizeof ACT_TYPES / sizeof ACT_TYPES[0])
+/* the activation-row converters every path has its own version of, with their references
+ * (Q8_0 activations round differently from Q8_0 weights: pg_quantize_row_q8_0_act_ref) */
+static const struct {
+    int type;
+    pg_from_float_fn ref;
+} ACT_CASES[] = {
+    {PG_TYPE_F16, pg_quantize_row_f16_ref},
+    {PG_TYPE_Q8_0, pg_quantize_row_q8_0_act_ref},
+    {PG_TYPE_Q8_1, pg_quantize_row_q8_1_ref},
+    {PG_TYPE_Q8_K, pg_quantize_row_q8_K_ref},
+};
+#define N_ACT_CASES (int)(sizeof ACT_CASES / sizeof ACT_CASES[0])
+
+static pg_from_float_fn activation_ref(int type) {
+    for (int i = 0; i < N_ACT_CASES; i++)
+        if (ACT_CASES[i].type == type) return ACT_CASES[i].ref;
+    return pg_type_traits_table[type].from_float_ref;   /* F32, BF16 */
+}
 
 #define MAX_N 4352                              /* 17 blocks of 256 */
 #define MAX_ROW_BYTES (MAX_N * 4)
@@ -138,7 +153,7 @@ static void make_activations(int partner, uint8_t *yq, int n, int kind) {
         else if (kind == DATA_EXTREME) yf[i] = (rand_u32() & 1) ? big : -big;
         else yf[i] = rand_normal() * 3.0f;
     }
-    traits(partner)->from_float_ref(yf, yq, n);
+    activation_ref(partner)(yf, yq, n);
 }
 
 /* M of the tolerance (see the top of the file) */
@@ -232,8 +247,8 @@ static void test_row_converters(const pg_kernels *k) {
     static float x[MAX_N];
     static uint8_t want[MAX_ROW_BYTES], got[MAX_ROW_BYTES];
     static const int BLOCKS[] = {1, 2, 3, 7, 17};
-    for (int ti = 0; ti < N_ACT_TYPES; ti++) {
-        const int type = ACT_TYPES[ti];
+    for (int ti = 0; ti < N_ACT_CASES; ti++) {
+        const int type = ACT_CASES[ti].type;
         const int blck = (int)traits(type)->blck_size;
         for (int bi = 0; bi < 5; bi++) {
             /* F16: lengths that leave tails of every size below the SIMD widths */
@@ -245,7 +260,7 @@ static void test_row_converters(const pg_kernels *k) {
                 const size_t nbytes = row_bytes(type, n);
                 memset(want, 0xa5, nbytes);
                 memset(got, 0x5a, nbytes);
-                traits(type)->from_float_ref(x, want, n);
+                ACT_CASES[ti].ref(x, want, n);
                 k->from_float[type](x, got, n);
                 const long at = first_byte_difference(got, want, nbytes);
                 check(at < 0, "%s from_float %s n=%d %s: first differing byte %ld (block %ld)", k->path,
@@ -262,8 +277,8 @@ static void check_overrides(const pg_kernels *simd, const pg_kernels *scalar) {
         check(simd->vec_dot[t] && simd->vec_dot[t] != scalar->vec_dot[t], "%s has no vec_dot of its own for %s",
               simd->path, traits(t)->name);
     }
-    for (int ti = 0; ti < N_ACT_TYPES; ti++) {
-        const int t = ACT_TYPES[ti];
+    for (int ti = 0; ti < N_ACT_CASES; ti++) {
+        const int t = ACT_CASES[ti].type;
         check(simd->from_float[t] && simd->from_float[t] != scalar->from_float[t],
               "%s has no from_float of its own for %s", simd->path, traits(t)->name);
     }

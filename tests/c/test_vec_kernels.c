@@ -3,30 +3,21 @@
  * extreme values. Also measures the SIMD exp polynomial against libm's expf and against exp in
  * double (via vec_soft_max_f32 with max = 0) and prints the max error in ulp.
  * Prints "N passed, N failed"; exits non-zero on failure. */
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
+#include "harness.h"
 #include "kernels.h"
 #include "ops/vec_ref.h"
 
-static int n_passed = 0, n_failed = 0;
-
 static void report(const char *path, const char *kernel, int n, const char *what, int ok) {
-    if (ok) { n_passed++; return; }
-    n_failed++;
-    printf("FAIL %-6s %-16s n=%-4d %s\n", path, kernel, n, what);
+    check(ok, "%-6s %-16s n=%-4d %s", path, kernel, n, what);
 }
 
 /* ---- data ---- */
-
-static uint32_t rng_state = 12345u;
-static float rand_uniform(float lo, float hi) {
-    rng_state = rng_state * 1664525u + 1013904223u;
-    return lo + (hi - lo) * (float)(rng_state >> 8) * (1.0f / 16777216.0f);
-}
 
 static const int LENGTHS[] = {0, 1, 7, 8, 9, 31, 33, 1000};
 #define N_LENGTHS (int)(sizeof LENGTHS / sizeof LENGTHS[0])
@@ -47,20 +38,7 @@ static void fill(float *x, int n, int kind) {
     }
 }
 
-/* ---- comparisons ---- */
-
-static int same_bits_or_both_nan(float a, float b) {
-    if (isnan(a) || isnan(b)) return isnan(a) && isnan(b);
-    uint32_t ua, ub; memcpy(&ua, &a, 4); memcpy(&ub, &b, 4);
-    return ua == ub;
-}
-
-/* |a - b| <= tol, with NaN == NaN and inf == inf of the same sign */
-static int close_to(float a, float b, double tol) {
-    if (isnan(a) || isnan(b)) return isnan(a) && isnan(b);
-    if (isinf(a) || isinf(b)) return a == b;
-    return fabs((double)a - (double)b) <= tol;
-}
+/* ---- comparisons (same_float, close_within: harness.h) ---- */
 
 /* distance in units in the last place between two finite floats */
 static double ulp_distance(float a, float b) {
@@ -71,7 +49,6 @@ static double ulp_distance(float a, float b) {
 }
 
 #define EPS ((double)FLT_EPSILON)
-#include <float.h>
 
 /* ---- one path against the refs ---- */
 
@@ -88,32 +65,32 @@ static void test_path(const pg_kernels *k) {
             int ok;
 
             pg_vec_add_f32_ref(n, a, x, y); k->vec_add_f32(n, b, x, y);
-            ok = 1; for (int i = 0; i < n; i++) ok &= same_bits_or_both_nan(a[i], b[i]);
+            ok = 1; for (int i = 0; i < n; i++) ok &= same_float(a[i], b[i]);
             report(p, "add_f32", n, dn, ok);
 
             pg_vec_mul_f32_ref(n, a, x, y); k->vec_mul_f32(n, b, x, y);
-            ok = 1; for (int i = 0; i < n; i++) ok &= same_bits_or_both_nan(a[i], b[i]);
+            ok = 1; for (int i = 0; i < n; i++) ok &= same_float(a[i], b[i]);
             report(p, "mul_f32", n, dn, ok);
 
             memcpy(a, x, sizeof(float) * n); memcpy(b, x, sizeof(float) * n);
             pg_vec_scale_f32_ref(n, a, -0.37f); k->vec_scale_f32(n, b, -0.37f);
-            ok = 1; for (int i = 0; i < n; i++) ok &= same_bits_or_both_nan(a[i], b[i]);
+            ok = 1; for (int i = 0; i < n; i++) ok &= same_float(a[i], b[i]);
             report(p, "scale_f32", n, dn, ok);
 
             /* mad: a fused multiply-add may differ from mul-then-add by one rounding of x*v */
             memcpy(a, y, sizeof(float) * n); memcpy(b, y, sizeof(float) * n);
             pg_vec_mad_f32_ref(n, a, x, 1.7f); k->vec_mad_f32(n, b, x, 1.7f);
             ok = 1;
-            for (int i = 0; i < n; i++) ok &= close_to(b[i], a[i], 2 * EPS * (fabs(y[i]) + fabs(x[i] * 1.7)));
+            for (int i = 0; i < n; i++) ok &= close_within(b[i], a[i], 2 * EPS * (fabs(y[i]) + fabs(x[i] * 1.7)));
             report(p, "mad_f32", n, dn, ok);
 
             pg_vec_cvt_f32_f16_ref(n, ha, x); k->vec_cvt_f32_f16(n, hb, x);
             ok = memcmp(ha, hb, sizeof(uint16_t) * n) == 0;
             report(p, "cvt_f32_f16", n, dn, ok);
 
-            for (int i = 0; i < n; i++) h[i] = (uint16_t)(rng_state = rng_state * 1664525u + 1013904223u) ^ (uint16_t)(i * 7919);
+            for (int i = 0; i < n; i++) h[i] = (uint16_t)rand_u32();
             pg_vec_cvt_f16_f32_ref(n, a, h); k->vec_cvt_f16_f32(n, b, h);
-            ok = 1; for (int i = 0; i < n; i++) ok &= same_bits_or_both_nan(a[i], b[i]);
+            ok = 1; for (int i = 0; i < n; i++) ok &= same_float(a[i], b[i]);
             report(p, "cvt_f16_f32", n, "all bit patterns", ok);
 
             pg_vec_cvt_f32_f16_ref(n, h, x);
@@ -121,10 +98,10 @@ static void test_path(const pg_kernels *k) {
             pg_vec_mad_f16_ref(n, a, h, -0.5f); k->vec_mad_f16(n, b, h, -0.5f);
             ok = 1;
             for (int i = 0; i < n; i++)
-                ok &= close_to(b[i], a[i], 2 * EPS * (fabs(y[i]) + fabs(pg_fp16_to_fp32(h[i]) * 0.5)));
+                ok &= close_within(b[i], a[i], 2 * EPS * (fabs(y[i]) + fabs(pg_fp16_to_fp32(h[i]) * 0.5)));
             report(p, "mad_f16", n, dn, ok);
 
-            ok = same_bits_or_both_nan(pg_vec_max_f32_ref(n, x), k->vec_max_f32(n, x));
+            ok = same_float(pg_vec_max_f32_ref(n, x), k->vec_max_f32(n, x));
             report(p, "max_f32", n, dn, ok);
 
             double sa = pg_vec_sum_sq_f32_ref(n, x), sb = k->vec_sum_sq_f32(n, x);
@@ -136,7 +113,7 @@ static void test_path(const pg_kernels *k) {
             if (kind == DATA_EXTREME) mx = 0.0f;   /* keep overflow to inf in the test */
             sa = pg_vec_soft_max_f32_ref(n, a, x, mx); sb = k->vec_soft_max_f32(n, b, x, mx);
             ok = 1;
-            for (int i = 0; i < n; i++) ok &= close_to(b[i], a[i], 4 * EPS * fabs(a[i]) + 1e-44);
+            for (int i = 0; i < n; i++) ok &= close_within(b[i], a[i], 4 * EPS * fabs(a[i]) + 1e-44);
             ok &= (isinf(sa) && sa == sb) || fabs(sa - sb) <= 4 * EPS * fabs(sa);
             snprintf(what, sizeof what, "%s (max %g)", dn, mx);
             report(p, "soft_max_f32", n, what, ok);
@@ -144,16 +121,16 @@ static void test_path(const pg_kernels *k) {
             /* silu/gelu: the SIMD forms divide by 1 + exp; the gelu ref's 1 + tanh cancels for
              * negative x, so its absolute error is up to ~eps * |x| */
             pg_vec_silu_f32_ref(n, a, x); k->vec_silu_f32(n, b, x);
-            ok = 1; for (int i = 0; i < n; i++) ok &= close_to(b[i], a[i], 8 * EPS * fabs(a[i]) + 1e-44);
+            ok = 1; for (int i = 0; i < n; i++) ok &= close_within(b[i], a[i], 8 * EPS * fabs(a[i]) + 1e-44);
             report(p, "silu_f32", n, dn, ok);
 
             pg_vec_gelu_f32_ref(n, a, x); k->vec_gelu_f32(n, b, x);
             ok = 1;
-            for (int i = 0; i < n; i++) ok &= close_to(b[i], a[i], 8 * EPS * fabs(a[i]) + 2 * EPS * fabs(x[i]));
+            for (int i = 0; i < n; i++) ok &= close_within(b[i], a[i], 8 * EPS * fabs(a[i]) + 2 * EPS * fabs(x[i]));
             report(p, "gelu_f32", n, dn, ok);
 
             pg_vec_swiglu_f32_ref(n, a, x, g); k->vec_swiglu_f32(n, b, x, g);
-            ok = 1; for (int i = 0; i < n; i++) ok &= close_to(b[i], a[i], 8 * EPS * fabs(a[i]) + 1e-44);
+            ok = 1; for (int i = 0; i < n; i++) ok &= close_within(b[i], a[i], 8 * EPS * fabs(a[i]) + 1e-44);
             report(p, "swiglu_f32", n, dn, ok);
         }
     }
@@ -237,6 +214,5 @@ int main(void) {
         printf("note: %s not supported by this CPU, only scalar tested\n", simd.path);
     }
 #endif
-    printf("%d passed, %d failed\n", n_passed, n_failed);
-    return n_failed ? 1 : 0;
+    return harness_report();
 }

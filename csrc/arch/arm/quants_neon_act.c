@@ -1,8 +1,8 @@
 /* NEON row quantizers of the activation formats (Q8_0, Q8_1, Q8_K) and F32 -> F16.
- * Bit-identical to the _ref converters: the same IEEE operations in the same order, and the
- * same rounding rules (FCVTAS = roundf for Q8_0/Q8_1, FCVTNS = ties-to-even for Q8_K). A block
- * whose scale is not finite (Inf/NaN inputs, or 1/d overflowing) goes to the reference
- * quantizer, which defines those cases. */
+ * Bit-identical to the _ref converters: the same IEEE operations in the same order (for
+ * Q8_0/Q8_1 id = 127 / amax, as llama.cpp's x86 quantizer) and the same rounding rule
+ * (FCVTNS = ties-to-even). A block whose id is not finite (Inf/NaN inputs, or 127 / amax
+ * overflowing) goes to the reference quantizer, which defines those cases. */
 #include <float.h>
 
 #include "arch/arm/quants_neon.h"
@@ -40,12 +40,13 @@ static inline int32x4_t clamp_127(int32x4_t v) { return vminq_s32(vmaxq_s32(v, v
 static inline int quantize_block_8bit(const float *x, int8_t *qs, float *d_out, int *sum_out) {
     const uint32_t amax_bits = abs_max_bits(x, 8);
     if (amax_bits >= INF_BITS) return 0;
-    const float d = bits_to_f32(amax_bits) / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const float amax = bits_to_f32(amax_bits);
+    const float d = amax / 127.0f;
+    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
     if (!(id <= FLT_MAX)) return 0;
     int32x4_t q[8], sum = vdupq_n_s32(0);
     for (int k = 0; k < 8; k++) {
-        q[k] = clamp_127(vcvtaq_s32_f32(vmulq_n_f32(vld1q_f32(x + 4 * k), id)));
+        q[k] = clamp_127(vcvtnq_s32_f32(vmulq_n_f32(vld1q_f32(x + 4 * k), id)));
         sum = vaddq_s32(sum, q[k]);
     }
     narrow_store_32(qs, q);
@@ -67,7 +68,7 @@ void pg_quantize_row_q8_0_neon(const float *x, void *vy, int64_t n) {
         float d;
         int sum;
         if (quantize_block_8bit(x, y[ib].qs, &d, &sum)) y[ib].d = f32_to_fp16(d);
-        else pg_quantize_row_q8_0_ref(x, &y[ib], QK8_0);
+        else pg_quantize_row_q8_0_act_ref(x, &y[ib], QK8_0);
     }
 }
 

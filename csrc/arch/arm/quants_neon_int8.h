@@ -127,7 +127,7 @@ void KERNEL(q3_K_q8_K)(int n, float *s, const void *vx, const void *vy) {
     const int8x16_t four = vdupq_n_s8(4);
     float sumf = 0.0f;
     for (int ib = 0; ib < n / QK_K; ib++) {
-        uint8_t biased[16];
+        uint32_t biased[4];
         q3_K_scales_biased(x[ib].scales, biased);
         uint8x16x2_t high = vld1q_u8_x2(x[ib].hmask);   /* chunk c's high bit: bit c of hmask[l] */
         int32x4_t acc = vdupq_n_s32(0);
@@ -142,7 +142,8 @@ void KERNEL(q3_K_q8_K)(int n, float *s, const void *vx, const void *vy) {
                     bytes.val[k] = vshrq_n_u8(bytes.val[k], 2);
                     high.val[k] = vshrq_n_u8(high.val[k], 1);
                 }
-                acc = scaled_dot_16x2(acc, v[0], v[1], y[ib].qs + 32 * c, biased[2 * c] - 32, biased[2 * c + 1] - 32);
+                acc = scaled_dot_16x2(acc, v[0], v[1], y[ib].qs + 32 * c, scale_byte(biased, 2 * c) - 32,
+                                      scale_byte(biased, 2 * c + 1) - 32);
             }
         }
         sumf += (fp16_to_f32(x[ib].d) * y[ib].d) * (float)vaddvq_s32(acc);
@@ -150,10 +151,11 @@ void KERNEL(q3_K_q8_K)(int n, float *s, const void *vx, const void *vy) {
     *s = sumf;
 }
 
-/* Q4_K / Q5_K: sum_g min[g] * (bsums[2g] + bsums[2g + 1]) */
-static inline int32_t k_min_term(const int16_t bsums[16], const uint8_t mins[8]) {
+/* Q4_K / Q5_K: sum_g min[g] * (bsums[2g] + bsums[2g + 1]), the mins in scale bytes 8..15 */
+static inline int32_t k_min_term(const int16_t bsums[16], const uint32_t words[4]) {
     const int16x8_t per_group = vpaddq_s16(vld1q_s16(bsums), vld1q_s16(bsums + 8));
-    const int16x8_t m = vreinterpretq_s16_u16(vmovl_u8(vld1_u8(mins)));
+    const uint8x8_t mins = vcreate_u8((uint64_t)words[3] << 32 | words[2]);
+    const int16x8_t m = vreinterpretq_s16_u16(vmovl_u8(mins));
     int32x4_t acc = vmull_s16(vget_low_s16(per_group), vget_low_s16(m));
     acc = vmlal_s16(acc, vget_high_s16(per_group), vget_high_s16(m));
     return vaddvq_s32(acc);
@@ -168,16 +170,16 @@ void KERNEL(q4_K_q8_K)(int n, float *s, const void *vx, const void *vy) {
     const block_q8_K *y = vy;
     float sumf = 0.0f;
     for (int ib = 0; ib < n / QK_K; ib++) {
-        uint8_t sm[16];                         /* 8 scales, 8 mins */
+        uint32_t sm[4];                         /* bytes: 8 scales, 8 mins */
         k_scales_mins_6bit(x[ib].scales, sm);
         const int8_t *q8 = y[ib].qs;
         int32x4_t acc = vdupq_n_s32(0);
         for (int c = 0; c < 4; c++) {           /* 32 code bytes: group 2c low, 2c + 1 high nibbles */
             const uint8x16x2_t b = vld1q_u8_x2(x[ib].qs + 32 * c);
-            acc = vmlaq_n_s32(acc, dot_32(low_nibbles(b.val[0]), low_nibbles(b.val[1]), q8 + 64 * c), sm[2 * c]);
-            acc = vmlaq_n_s32(acc, dot_32(high_nibbles(b.val[0]), high_nibbles(b.val[1]), q8 + 64 * c + 32), sm[2 * c + 1]);
+            acc = vmlaq_n_s32(acc, dot_32(low_nibbles(b.val[0]), low_nibbles(b.val[1]), q8 + 64 * c), scale_byte(sm, 2 * c));
+            acc = vmlaq_n_s32(acc, dot_32(high_nibbles(b.val[0]), high_nibbles(b.val[1]), q8 + 64 * c + 32), scale_byte(sm, 2 * c + 1));
         }
-        sumf += k_superblock(vaddvq_s32(acc), k_min_term(y[ib].bsums, sm + 8), x[ib].d, x[ib].dmin, y[ib].d);
+        sumf += k_superblock(vaddvq_s32(acc), k_min_term(y[ib].bsums, sm), x[ib].d, x[ib].dmin, y[ib].d);
     }
     *s = sumf;
 }
@@ -188,7 +190,7 @@ void KERNEL(q5_K_q8_K)(int n, float *s, const void *vx, const void *vy) {
     const uint8x16_t bit4 = vdupq_n_u8(0x10);
     float sumf = 0.0f;
     for (int ib = 0; ib < n / QK_K; ib++) {
-        uint8_t sm[16];
+        uint32_t sm[4];
         k_scales_mins_6bit(x[ib].scales, sm);
         const int8_t *q8 = y[ib].qs;
         uint8x16x2_t high = vld1q_u8_x2(x[ib].qh);       /* group g's fifth bit: bit g of qh[l] */
@@ -201,10 +203,10 @@ void KERNEL(q5_K_q8_K)(int n, float *s, const void *vx, const void *vy) {
                 hi[k] = vorrq_s8(high_nibbles(b.val[k]), vreinterpretq_s8_u8(vandq_u8(vshlq_n_u8(high.val[k], 3), bit4)));
                 high.val[k] = vshrq_n_u8(high.val[k], 2);
             }
-            acc = vmlaq_n_s32(acc, dot_32(lo[0], lo[1], q8 + 64 * c), sm[2 * c]);
-            acc = vmlaq_n_s32(acc, dot_32(hi[0], hi[1], q8 + 64 * c + 32), sm[2 * c + 1]);
+            acc = vmlaq_n_s32(acc, dot_32(lo[0], lo[1], q8 + 64 * c), scale_byte(sm, 2 * c));
+            acc = vmlaq_n_s32(acc, dot_32(hi[0], hi[1], q8 + 64 * c + 32), scale_byte(sm, 2 * c + 1));
         }
-        sumf += k_superblock(vaddvq_s32(acc), k_min_term(y[ib].bsums, sm + 8), x[ib].d, x[ib].dmin, y[ib].d);
+        sumf += k_superblock(vaddvq_s32(acc), k_min_term(y[ib].bsums, sm), x[ib].d, x[ib].dmin, y[ib].d);
     }
     *s = sumf;
 }

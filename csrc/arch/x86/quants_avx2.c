@@ -1,9 +1,11 @@
 /* AVX2 dot products of the 32-element block types (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 against their
  * Q8 partners) and of the float types, plus pg_fill_avx2_quant.
  * Per block the integer sum of code products is exact (as in the _ref kernels); it is scaled
- * by d_x * d_y and accumulated with FMA, so only the float summation order differs from the
- * reference. */
+ * by d_x * d_y and accumulated with FMA. The float summation order is llama.cpp's on AVX2, so
+ * results match it bit for bit (docs/fidelity.md); only that order differs from the reference. */
 #include "arch/x86/quants_avx2.h"
+
+#include <math.h>
 
 #include "arch/x86/simd_avx2.h"
 #include "kernels.h"
@@ -36,66 +38,46 @@ static inline __m256i sums_q8_0(const block_q8_0 *x, const block_q8_0 *y) {
     return mul_sum_i8_pairs_i32(load_q8(x->qs), load_q8(y->qs));
 }
 
-/* ---- scales of 4 consecutive blocks, converted together ---- */
-
-static inline uint64_t pack_4_u16(uint16_t a, uint16_t b, uint16_t c, uint16_t d) {
-    return (uint64_t)a | (uint64_t)b << 16 | (uint64_t)c << 32 | (uint64_t)d << 48;
-}
-
-/* [a0*b0, a1*b1, a2*b2, a3*b3] from the f16 bits packed by pack_4_u16 */
-static inline __m128 f16_products_4(uint64_t a, uint64_t b) {
-    const __m256 f = _mm256_cvtph_ps(_mm_set_epi64x((long long)b, (long long)a));
-    return _mm_mul_ps(_mm256_castps256_ps128(f), _mm256_extractf128_ps(f, 1));
-}
-
-#define PACK_FIELD_4(p, field) pack_4_u16((p)[0].field, (p)[1].field, (p)[2].field, (p)[3].field)
-
-/* the min terms m_x * s_y of the offset types (Q4_1, Q5_1), 4 blocks and 1 block */
-static inline __m128 min_terms_4_q4_1(const block_q4_1 *x, const block_q8_1 *y) {
-    return f16_products_4(PACK_FIELD_4(x, m), PACK_FIELD_4(y, s));
-}
-static inline __m128 min_terms_4_q5_1(const block_q5_1 *x, const block_q8_1 *y) {
-    return f16_products_4(PACK_FIELD_4(x, m), PACK_FIELD_4(y, s));
-}
+/* the min terms m_x * s_y of the offset types (Q4_1, Q5_1); exact in f32 (two f16 factors) */
 static inline float min_term_q4_1(const block_q4_1 *x, const block_q8_1 *y) { return fp16_to_f32(x->m) * fp16_to_f32(y->s); }
 static inline float min_term_q5_1(const block_q5_1 *x, const block_q8_1 *y) { return fp16_to_f32(x->m) * fp16_to_f32(y->s); }
-#define NO_MIN_TERMS(W, A)                                                                                 \
-    static inline __m128 min_terms_4_##W(const block_##W *x, const block_##A *y) { (void)x; (void)y; return _mm_setzero_ps(); } \
+#define NO_MIN_TERM(W, A) \
     static inline float min_term_##W(const block_##W *x, const block_##A *y) { (void)x; (void)y; return 0.0f; }
-NO_MIN_TERMS(q4_0, q8_0)
-NO_MIN_TERMS(q5_0, q8_0)
-NO_MIN_TERMS(q8_0, q8_0)
+NO_MIN_TERM(q5_0, q8_0)
+NO_MIN_TERM(q8_0, q8_0)
 
-/* The row loop, 4 blocks per step: hadd folds the 4 blocks' 8-lane sums (exactly, in int32)
- * into one vector whose lanes k and k + 4 belong to block k, so one conversion and one FMA
- * with [d0..d3, d0..d3] (d = d_x * d_y) serve 4 blocks. The last 0..3 blocks go one by one. */
+/* llama.cpp's ggml_vec_dot_<W>_<A> order: 8 lanes, each accumulating its integer partial sum
+ * of every block by FMA with d = d_x * d_y; lanes summed by hsum_f32x8 at the end; the min
+ * terms summed block by block on the side and added last. */
 #define DEFINE_BLOCK_DOT(W, A)                                                                   \
     static void pg_vec_dot_##W##_##A##_avx2(int n, float *s, const void *vx, const void *vy) {  \
         const block_##W *x = vx;                                                                 \
         const block_##A *y = vy;                                                                 \
-        const int nb = n / 32;                                                                   \
         __m256 acc = _mm256_setzero_ps();                                                        \
-        __m128 acc_min = _mm_setzero_ps();                                                       \
-        int ib = 0;                                                                              \
-        for (; ib + 3 < nb; ib += 4) {                                                           \
-            const __m256i s01 = _mm256_hadd_epi32(sums_##W(&x[ib], &y[ib]), sums_##W(&x[ib + 1], &y[ib + 1])); \
-            const __m256i s23 = _mm256_hadd_epi32(sums_##W(&x[ib + 2], &y[ib + 2]), sums_##W(&x[ib + 3], &y[ib + 3])); \
-            const __m128 d = f16_products_4(PACK_FIELD_4(x + ib, d), PACK_FIELD_4(y + ib, d));   \
-            acc = _mm256_fmadd_ps(_mm256_set_m128(d, d), _mm256_cvtepi32_ps(_mm256_hadd_epi32(s01, s23)), acc); \
-            acc_min = _mm_add_ps(acc_min, min_terms_4_##W(&x[ib], &y[ib]));                       \
+        float sum_min = 0.0f;                                                                    \
+        for (int ib = 0; ib < n / 32; ib++) {                                                    \
+            const __m256 d = _mm256_set1_ps(fp16_to_f32(x[ib].d) * fp16_to_f32(y[ib].d));       \
+            acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sums_##W(&x[ib], &y[ib])), acc);         \
+            sum_min += min_term_##W(&x[ib], &y[ib]);                                             \
         }                                                                                        \
-        float sumf = hsum_f32x8(_mm256_add_ps(acc, _mm256_zextps128_ps256(acc_min)));            \
-        for (; ib < nb; ib++)                                                                    \
-            sumf += (float)hsum_i32x8(sums_##W(&x[ib], &y[ib])) * (fp16_to_f32(x[ib].d) * fp16_to_f32(y[ib].d)) + \
-                    min_term_##W(&x[ib], &y[ib]);                                                \
-        *s = sumf;                                                                               \
+        *s = hsum_f32x8(acc) + sum_min;                                                          \
     }
 
-DEFINE_BLOCK_DOT(q4_0, q8_0)
 DEFINE_BLOCK_DOT(q4_1, q8_1)
 DEFINE_BLOCK_DOT(q5_0, q8_0)
 DEFINE_BLOCK_DOT(q5_1, q8_1)
 DEFINE_BLOCK_DOT(q8_0, q8_0)
+
+/* Q4_0: llama.cpp repacks Q4_0 weights on AVX2 (8-row interleaved gemm/gemv), which sums each
+ * block's 32 products in int32 and accumulates the blocks in order: acc = fma(sum, d, acc). */
+static void pg_vec_dot_q4_0_q8_0_avx2(int n, float *s, const void *vx, const void *vy) {
+    const block_q4_0 *x = vx;
+    const block_q8_0 *y = vy;
+    float acc = 0.0f;
+    for (int ib = 0; ib < n / 32; ib++)
+        acc = fmaf((float)hsum_i32x8(sums_q4_0(&x[ib], &y[ib])), fp16_to_f32(x[ib].d) * fp16_to_f32(y[ib].d), acc);
+    *s = acc;
+}
 
 /* ---- float types: 8 elements -> __m256, four accumulators, a scalar tail ---- */
 

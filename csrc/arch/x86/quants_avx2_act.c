@@ -1,8 +1,8 @@
 /* AVX2 row quantizers of the activation formats (Q8_0, Q8_1, Q8_K) and F32 -> F16.
  * All of them are bit-identical to the _ref converters: the same IEEE operations in the same
- * order (max |x|, d = amax / 127, id = 1 / d, x * id, the same rounding rule). A block whose
- * scale is not finite (Inf/NaN inputs, or 1/d overflowing) is handed to the reference
- * quantizer, which defines those cases. */
+ * order (max |x|, d = amax / 127, id = 127 / amax, x * id, round half to even for Q8_0/Q8_1 as
+ * llama.cpp's AVX2 quantizer does). A block whose id is not finite (Inf/NaN inputs, or
+ * 127 / amax overflowing) is handed to the reference quantizer, which defines those cases. */
 #include <float.h>
 
 #include "arch/x86/quants_avx2.h"
@@ -29,16 +29,6 @@ static inline uint32_t abs_max_bits(const float *x, int nv) {
 
 static inline float bits_to_f32(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 
-/* roundf: to nearest, halves away from zero. v - trunc(v) is exact, so the test is too. */
-static inline __m256 round_half_away(__m256 v) {
-    const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-    const __m256 sign = _mm256_and_ps(v, _mm256_set1_ps(-0.0f));
-    const __m256 frac = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), _mm256_sub_ps(v, t));
-    const __m256 step = _mm256_and_ps(_mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ),
-                                      _mm256_or_ps(sign, _mm256_set1_ps(1.0f)));
-    return _mm256_add_ps(t, step);
-}
-
 /* 4 x 8 int32 in [-128, 127] -> 32 int8 in element order */
 static inline __m256i pack_i32_to_i8(__m256i a, __m256i b, __m256i c, __m256i d) {
     const __m256i ab = _mm256_packs_epi32(a, b), cd = _mm256_packs_epi32(c, d);
@@ -51,13 +41,15 @@ static inline __m256i pack_i32_to_i8(__m256i a, __m256i b, __m256i c, __m256i d)
 static inline int quantize_block_8bit(const float *x, int8_t *qs, float *d_out, int *sum_out) {
     const uint32_t amax_bits = abs_max_bits(x, 4);
     if (amax_bits >= INF_BITS) return 0;
-    const float d = bits_to_f32(amax_bits) / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const float amax = bits_to_f32(amax_bits);
+    const float d = amax / 127.0f;
+    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
     if (!(id <= FLT_MAX)) return 0;
     const __m256 vid = _mm256_set1_ps(id), lo = _mm256_set1_ps(-127.0f), hi = _mm256_set1_ps(127.0f);
     __m256i q[4];
     for (int k = 0; k < 4; k++) {
-        const __m256 v = round_half_away(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), vid));
+        const __m256 v = _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), vid),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         q[k] = _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(v, lo), hi));
     }
     _mm256_storeu_si256((__m256i *)qs, pack_i32_to_i8(q[0], q[1], q[2], q[3]));
@@ -74,7 +66,7 @@ void pg_quantize_row_q8_0_avx2(const float *x, void *vy, int64_t n) {
         float d;
         int sum;
         if (quantize_block_8bit(x, y[ib].qs, &d, &sum)) y[ib].d = f32_to_fp16(d);
-        else pg_quantize_row_q8_0_ref(x, &y[ib], QK8_0);
+        else pg_quantize_row_q8_0_act_ref(x, &y[ib], QK8_0);
     }
 }
 

@@ -1,7 +1,8 @@
 /* AVX2 dot products of the K-quants (super-blocks of 256) with Q8_K activations.
  * Per super-block the kernels compute the reference's integer sums exactly (codes taken
  * unsigned, then the offset removed through the activation's bsums), reduce them to one int,
- * and apply the float scales as the reference does. Chunk c (elements 32c..32c+31) covers
+ * and apply the float scales with the reference's formula (the compiler may fuse a multiply-add,
+ * so the last bit can differ). Chunk c (elements 32c..32c+31) covers
  * the 16-element groups 2c and 2c + 1 or the 32-element group c. */
 #include "arch/k_scales.h"
 #include "arch/x86/quants_avx2.h"
@@ -32,7 +33,7 @@ void pg_vec_dot_q2_K_q8_K_avx2(int n, float *s, const void *vx, const void *vy) 
             for (int j = 0; j < 4; j++) {
                 const int c = 4 * h + j;
                 const __m256i codes = _mm256_and_si256(_mm256_srli_epi16(bytes, 2 * j), mask2);
-                acc = _mm256_add_epi32(acc, mul_sum_scaled_16(codes, y[ib].qs + 32 * c, scale_pair_i16(scales, c)));
+                acc = _mm256_add_epi32(acc, mul_sum_scaled_16(codes, y[ib].qs + 32 * c, scale_pair_i16(scales, 2 * c, 2 * c + 1)));
             }
         }
         const int32_t isum = hsum_i32x8(acc);
@@ -50,9 +51,9 @@ void pg_vec_dot_q3_K_q8_K_avx2(int n, float *s, const void *vx, const void *vy) 
     const __m256i mask2 = _mm256_set1_epi8(3), bit2 = _mm256_set1_epi8(4);
     float sumf = 0.0f;
     for (int ib = 0; ib < n / QK_K; ib++) {
-        uint8_t biased[16];
+        uint32_t biased[4];
         q3_K_scales_biased(x[ib].scales, biased);
-        const __m128i scales = _mm_sub_epi8(load_16(biased), _mm_set1_epi8(32));
+        const __m128i scales = _mm_sub_epi8(words_to_bytes_16(biased), _mm_set1_epi8(32));
         __m256i high = load_32(x[ib].hmask);     /* chunk c's high bit is bit c of hmask[l] */
         __m256i acc = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
@@ -62,7 +63,7 @@ void pg_vec_dot_q3_K_q8_K_avx2(int n, float *s, const void *vx, const void *vy) 
                 const __m256i low = _mm256_and_si256(_mm256_srli_epi16(bytes, 2 * j), mask2);
                 const __m256i codes = _mm256_or_si256(low, _mm256_and_si256(_mm256_slli_epi16(high, 2), bit2));
                 high = _mm256_srli_epi16(high, 1);
-                acc = _mm256_add_epi32(acc, mul_sum_scaled_16(codes, y[ib].qs + 32 * c, scale_pair_i16(scales, c)));
+                acc = _mm256_add_epi32(acc, mul_sum_scaled_16(codes, y[ib].qs + 32 * c, scale_pair_i16(scales, 2 * c, 2 * c + 1)));
             }
         }
         const int32_t isum = hsum_i32x8(acc) - 4 * weighted_bsums(y[ib].bsums, scales);
@@ -73,14 +74,12 @@ void pg_vec_dot_q3_K_q8_K_avx2(int n, float *s, const void *vx, const void *vy) 
 
 /* ---- Q4_K / Q5_K: 8 groups of 32 with 6-bit scales and mins ---- */
 
-/* sum_g min[g] * (bsums[2g] + bsums[2g + 1]) */
-static inline int32_t k_min_term(const int16_t bsums[16], const uint8_t mins[8]) {
+/* sum_g min[g] * (bsums[2g] + bsums[2g + 1]), mins in bytes 8..15 of scales_mins */
+static inline int32_t k_min_term(const int16_t bsums[16], __m128i scales_mins) {
     const __m128i per_group = _mm_hadd_epi16(load_16(bsums), load_16(bsums + 8));
-    const __m128i mins_i16 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)mins));
+    const __m128i mins_i16 = _mm_cvtepu8_epi16(_mm_srli_si128(scales_mins, 8));
     return hsum_i32x4(_mm_madd_epi16(per_group, mins_i16));
 }
-
-static inline __m256i k_scale_i16(const uint8_t scales[8], int g) { return _mm256_set1_epi16(scales[g]); }
 
 static inline float k_superblock(int32_t isum, int32_t summs, pg_fp16 d, pg_fp16 dmin, float yd) {
     return (yd * fp16_to_f32(d)) * (float)isum - (yd * fp16_to_f32(dmin)) * (float)summs;
@@ -92,18 +91,19 @@ void pg_vec_dot_q4_K_q8_K_avx2(int n, float *s, const void *vx, const void *vy) 
     const __m256i mask4 = _mm256_set1_epi8(0x0f);
     float sumf = 0.0f;
     for (int ib = 0; ib < n / QK_K; ib++) {
-        uint8_t sm[16];                         /* 8 scales, 8 mins */
-        k_scales_mins_6bit(x[ib].scales, sm);
+        uint32_t words[4];
+        k_scales_mins_6bit(x[ib].scales, words);
+        const __m128i sm = words_to_bytes_16(words);   /* 8 scales, 8 mins */
         const int8_t *q8 = y[ib].qs;
         __m256i acc = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {           /* 32 code bytes: group 2c low, 2c + 1 high nibbles */
             const __m256i bytes = load_32(x[ib].qs + 32 * c);
             const __m256i lo = _mm256_and_si256(bytes, mask4);
             const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), mask4);
-            acc = _mm256_add_epi32(acc, mul_sum_scaled_16(lo, q8 + 64 * c, k_scale_i16(sm, 2 * c)));
-            acc = _mm256_add_epi32(acc, mul_sum_scaled_16(hi, q8 + 64 * c + 32, k_scale_i16(sm, 2 * c + 1)));
+            acc = _mm256_add_epi32(acc, mul_sum_scaled_16(lo, q8 + 64 * c, scale_pair_i16(sm, 2 * c, 2 * c)));
+            acc = _mm256_add_epi32(acc, mul_sum_scaled_16(hi, q8 + 64 * c + 32, scale_pair_i16(sm, 2 * c + 1, 2 * c + 1)));
         }
-        sumf += k_superblock(hsum_i32x8(acc), k_min_term(y[ib].bsums, sm + 8), x[ib].d, x[ib].dmin, y[ib].d);
+        sumf += k_superblock(hsum_i32x8(acc), k_min_term(y[ib].bsums, sm), x[ib].d, x[ib].dmin, y[ib].d);
     }
     *s = sumf;
 }
@@ -114,8 +114,9 @@ void pg_vec_dot_q5_K_q8_K_avx2(int n, float *s, const void *vx, const void *vy) 
     const __m256i mask4 = _mm256_set1_epi8(0x0f), bit4 = _mm256_set1_epi8(0x10);
     float sumf = 0.0f;
     for (int ib = 0; ib < n / QK_K; ib++) {
-        uint8_t sm[16];
-        k_scales_mins_6bit(x[ib].scales, sm);
+        uint32_t words[4];
+        k_scales_mins_6bit(x[ib].scales, words);
+        const __m128i sm = words_to_bytes_16(words);
         const int8_t *q8 = y[ib].qs;
         __m256i high = load_32(x[ib].qh);       /* group g's fifth bit is bit g of qh[l] */
         __m256i acc = _mm256_setzero_si256();
@@ -126,10 +127,10 @@ void pg_vec_dot_q5_K_q8_K_avx2(int n, float *s, const void *vx, const void *vy) 
             const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(bytes, 4), mask4),
                                                _mm256_and_si256(_mm256_slli_epi16(high, 3), bit4));
             high = _mm256_srli_epi16(high, 2);
-            acc = _mm256_add_epi32(acc, mul_sum_scaled_16(lo, q8 + 64 * c, k_scale_i16(sm, 2 * c)));
-            acc = _mm256_add_epi32(acc, mul_sum_scaled_16(hi, q8 + 64 * c + 32, k_scale_i16(sm, 2 * c + 1)));
+            acc = _mm256_add_epi32(acc, mul_sum_scaled_16(lo, q8 + 64 * c, scale_pair_i16(sm, 2 * c, 2 * c)));
+            acc = _mm256_add_epi32(acc, mul_sum_scaled_16(hi, q8 + 64 * c + 32, scale_pair_i16(sm, 2 * c + 1, 2 * c + 1)));
         }
-        sumf += k_superblock(hsum_i32x8(acc), k_min_term(y[ib].bsums, sm + 8), x[ib].d, x[ib].dmin, y[ib].d);
+        sumf += k_superblock(hsum_i32x8(acc), k_min_term(y[ib].bsums, sm), x[ib].d, x[ib].dmin, y[ib].d);
     }
     *s = sumf;
 }
@@ -156,7 +157,7 @@ void pg_vec_dot_q6_K_q8_K_avx2(int n, float *s, const void *vx, const void *vy) 
             };
             for (int j = 0; j < 4; j++) {
                 const int c = 4 * h + j;
-                acc = _mm256_add_epi32(acc, mul_sum_scaled_16(codes[j], y[ib].qs + 32 * c, scale_pair_i16(scales, c)));
+                acc = _mm256_add_epi32(acc, mul_sum_scaled_16(codes[j], y[ib].qs + 32 * c, scale_pair_i16(scales, 2 * c, 2 * c + 1)));
             }
         }
         const int32_t isum = hsum_i32x8(acc) - 32 * weighted_bsums(y[ib].bsums, scales);

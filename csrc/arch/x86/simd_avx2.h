@@ -48,11 +48,17 @@ static inline __m256i mul_sum_scaled_16(__m256i u, const int8_t *q8, __m256i sca
     return _mm256_madd_epi16(pairs, scale_pair);
 }
 
-/* scale_pair for mul_sum_scaled_16 from 16 int8 group scales: groups 2c and 2c + 1. */
-static inline __m256i scale_pair_i16(__m128i scales_i8, int c) {
-    const long long lo = (long long)(0x0101010101010101ull * (uint64_t)(2 * c));
-    const long long hi = (long long)(0x0101010101010101ull * (uint64_t)(2 * c + 1));
-    return _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales_i8, _mm_set_epi64x(hi, lo)));
+/* scale_pair for mul_sum_scaled_16 from 16 int8 scales: scale lo for elements 0..15, scale hi
+ * for 16..31 (groups 2c, 2c + 1 of 16, or lo = hi = c for groups of 32) */
+static inline __m256i scale_pair_i16(__m128i scales_i8, int lo, int hi) {
+    const long long lo_bytes = (long long)(0x0101010101010101ull * (uint64_t)lo);
+    const long long hi_bytes = (long long)(0x0101010101010101ull * (uint64_t)hi);
+    return _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales_i8, _mm_set_epi64x(hi_bytes, lo_bytes)));
+}
+
+/* 4 little-endian words (see arch/k_scales.h) -> 16 bytes in a register */
+static inline __m128i words_to_bytes_16(const uint32_t w[4]) {
+    return _mm_setr_epi32((int)w[0], (int)w[1], (int)w[2], (int)w[3]);
 }
 
 static inline float hsum_f32x8(__m256 v) {

@@ -98,11 +98,10 @@ def _write(text: str) -> None:
 
 def _complete(llm, args, prompt: str) -> None:
     max_tokens = _max_tokens(args.n_predict)
+    chunks = llm.create_completion(prompt, max_tokens=max_tokens, stream=True, **_sampling_kwargs(args)) \
+        if max_tokens != 0 else iter(())  # checks the prompt before anything is printed
     if not args.no_display_prompt:
         _write(prompt)
-    if max_tokens == 0:
-        return
-    chunks = llm.create_completion(prompt, max_tokens=max_tokens, stream=True, **_sampling_kwargs(args))
     for chunk in chunks:
         _write(chunk["choices"][0]["text"])
     _write("\n")
