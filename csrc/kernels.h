@@ -1,6 +1,6 @@
 /* The kernel dispatch table: one set of function pointers, filled once at import from CPUID
  * (or PYGGML_SIMD), read by every op. Three tiers per kernel:
- *   _ref    portable ground truth (csrc/quants/, csrc/ops/*_ref), never dispatched to directly
+ *   _ref    portable ground truth (csrc/quants/, csrc/ops/vec_ref.c), never dispatched to directly
  *           unless the scalar path is documented to be the ref itself;
  *   scalar  baseline C, the "scalar" path;
  *   avx2 / neon in csrc/arch/x86, csrc/arch/arm.

@@ -12,24 +12,28 @@
  * what llama.cpp runs by default and so what its logits are made of: q is rounded to K's type
  * for the dot products, the softmax is exact over all n_kv positions (sum in double, then
  * scaled by 1/sum), and the probabilities are rounded to V's type (F16) before P·V.
+ * P·V is summed in llama.cpp's order (its tinyBLAS matmul, 16 lanes): position j feeds lane
+ * j % 16 of each output element by FMA, and the 16 lanes are tree-summed at the end.
  * Masked-out positions skip their dot product; a query whose every position is masked gets zeros.
  *
  * Work: (head, query) pairs split across threads, head fastest so the heads of one GQA group
  * run back to back on cached K/V rows.
- * Per-thread scratch (cache-line padded): acc[DV], scores[n_kv], q as F32 [DK] and as
+ * Per-thread scratch (cache-line padded): lanes[16][DV], scores[n_kv], q as F32 [DK] and as
  * F16 [DK] (K F16 is dotted with q converted to F16, by the dispatched F16 vec_dot). */
 #include <math.h>
 
 #include "ops/op_util.h"
 
+#define PV_LANES 16
+
 typedef struct {
-    float *acc, *scores, *q32;
+    float *lanes, *scores, *q32;
     uint16_t *q16;
 } fa_scratch;
 
 static size_t fa_part_bytes(int64_t dk, int64_t dv, int64_t n_kv, size_t *off_scores, size_t *off_q32,
                             size_t *off_q16) {
-    *off_scores = pg_round_up_line((size_t)dv * sizeof(float));
+    *off_scores = pg_round_up_line((size_t)PV_LANES * (size_t)dv * sizeof(float));
     *off_q32 = *off_scores + pg_round_up_line((size_t)n_kv * sizeof(float));
     *off_q16 = *off_q32 + pg_round_up_line((size_t)dk * sizeof(float));
     return *off_q16 + pg_round_up_line((size_t)dk * sizeof(uint16_t));
@@ -68,6 +72,16 @@ static float tile_scores(const pg_compute_params *p, const pg_tensor *k, int64_t
     return max;
 }
 
+/* out[d] = the 16 lanes[l][d] summed as a tree: 16 -> 8 -> 4, then (0+2) + (1+3) */
+static void sum_lanes(int dv, const float *lanes, float *out) {
+    for (int d = 0; d < dv; d++) {
+        float t8[8], t4[4];
+        for (int l = 0; l < 8; l++) t8[l] = lanes[(l + 8) * dv + d] + lanes[l * dv + d];
+        for (int l = 0; l < 4; l++) t4[l] = t8[l + 4] + t8[l];
+        out[d] = (t4[0] + t4[2]) + (t4[1] + t4[3]);
+    }
+}
+
 static void attend_one(const pg_compute_params *p, pg_tensor *dst, int64_t h, int64_t iq, int64_t i3,
                        const fa_scratch *w, float scale, float softcap) {
     const pg_tensor *q = dst->src[0], *k = dst->src[1], *v = dst->src[2], *mask = dst->src[3];
@@ -93,18 +107,20 @@ static void attend_one(const pg_compute_params *p, pg_tensor *dst, int64_t h, in
     }
     const double sum = kern->vec_soft_max_f32((int)n_kv, w->scores, w->scores, max);
     kern->vec_scale_f32((int)n_kv, w->scores, (float)(1.0 / sum));
-    memset(out, 0, (size_t)dv * sizeof(float));
+    memset(w->lanes, 0, (size_t)PV_LANES * (size_t)dv * sizeof(float));
     for (int64_t j = 0; j < n_kv; j++) {
         float pj = w->scores[j];
-        if (pj == 0.0f) continue;
+        if (pj == 0.0f) continue;                      /* adds nothing to its lane */
         const char *vrow = pg_row_ptr(v, hk, j, i3v);
+        float *lane = w->lanes + (j % PV_LANES) * dv;
         if (v->type == PG_TYPE_F16) {
             pj = pg_fp16_to_fp32(pg_fp32_to_fp16(pj));     /* p meets V in V's precision */
-            kern->vec_mad_f16(dv, out, (const uint16_t *)vrow, pj);
+            kern->vec_mad_f16(dv, lane, (const uint16_t *)vrow, pj);
         } else {
-            kern->vec_mad_f32(dv, out, (const float *)vrow, pj);
+            kern->vec_mad_f32(dv, lane, (const float *)vrow, pj);
         }
     }
+    sum_lanes(dv, w->lanes, out);
 }
 
 void pg_forward_flash_attn_ext(const pg_compute_params *p, pg_tensor *dst) {

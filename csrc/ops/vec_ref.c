@@ -31,9 +31,10 @@ float pg_vec_max_f32_ref(int n, const float *x) {
     return m;
 }
 
+/* llama.cpp's rms_norm sum: each square rounded to float, then added in order in double */
 double pg_vec_sum_sq_f32_ref(int n, const float *x) {
     double s = 0.0;
-    for (int i = 0; i < n; i++) s += (double)x[i] * (double)x[i];
+    for (int i = 0; i < n; i++) s += (double)(x[i] * x[i]);
     return s;
 }
 

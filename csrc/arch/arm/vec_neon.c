@@ -8,13 +8,6 @@
 
 /* ---- named helpers ---- */
 
-static inline void acc_sq_f64(float32x4_t v, float64x2_t *lo, float64x2_t *hi) {
-    float64x2_t a = vcvt_f64_f32(vget_low_f32(v));
-    float64x2_t b = vcvt_high_f64_f32(v);
-    *lo = vfmaq_f64(*lo, a, a);
-    *hi = vfmaq_f64(*hi, b, b);
-}
-
 static inline void acc_f64(float32x4_t v, float64x2_t *lo, float64x2_t *hi) {
     *lo = vaddq_f64(*lo, vcvt_f64_f32(vget_low_f32(v)));
     *hi = vaddq_f64(*hi, vcvt_high_f64_f32(v));
@@ -110,16 +103,17 @@ static float vec_max_f32_neon(int n, const float *x) {
     return tail > best ? tail : best;
 }
 
+/* the squares 4 at a time in float; their sum in order in double, as the reference (and
+ * llama.cpp's rms_norm) does: an in-order double sum does not vectorise */
 static double vec_sum_sq_f32_neon(int n, const float *x) {
-    float64x2_t a0 = vdupq_n_f64(0.0), a1 = vdupq_n_f64(0.0);
-    float64x2_t a2 = vdupq_n_f64(0.0), a3 = vdupq_n_f64(0.0);
+    float sq[4];
+    double s = 0.0;
     int i = 0;
-    for (; i + 8 <= n; i += 8) {
-        acc_sq_f64(vld1q_f32(x + i), &a0, &a1);
-        acc_sq_f64(vld1q_f32(x + i + 4), &a2, &a3);
+    for (; i + 4 <= n; i += 4) {
+        const float32x4_t v = vld1q_f32(x + i);
+        vst1q_f32(sq, vmulq_f32(v, v));
+        for (int k = 0; k < 4; k++) s += (double)sq[k];
     }
-    for (; i + 4 <= n; i += 4) acc_sq_f64(vld1q_f32(x + i), &a0, &a1);
-    double s = vaddvq_f64(vaddq_f64(vaddq_f64(a0, a1), vaddq_f64(a2, a3)));
     return s + pg_vec_sum_sq_f32_ref(n - i, x + i);
 }
 

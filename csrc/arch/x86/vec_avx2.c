@@ -1,6 +1,7 @@
 /* AVX2 + FMA + F16C versions of the F32 vector primitives: 8 lanes per step, then one scalar
  * tail that hands the remaining n % 8 elements to the reference (vec_ref.c).
- * exp is a polynomial (exp_f32x8); its error against libm is measured by tests/c. */
+ * exp: llama.cpp's polynomial (ggml_exp_f32x8) for softmax/SiLU, our own (exp_f32x8) for GELU;
+ * their error against libm is measured by tests/c. */
 #include <immintrin.h>
 
 #include "kernels.h"
@@ -15,12 +16,6 @@ static inline float hsum_f32x8(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-static inline double hsum_f64x4(__m256d v) {
-    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
-    s = _mm_add_sd(s, _mm_unpackhi_pd(s, s));
-    return _mm_cvtsd_f64(s);
-}
-
 /* max of the lanes; MAXPS returns its second operand when either is NaN, so the running
  * maximum is always passed second: NaN lanes are ignored. */
 static inline float hmax_f32x8(__m256 v) {
@@ -28,19 +23,6 @@ static inline float hmax_f32x8(__m256 v) {
     m = _mm_max_ps(_mm_movehl_ps(m, m), m);
     m = _mm_max_ss(_mm_movehdup_ps(m), m);
     return _mm_cvtss_f32(m);
-}
-
-/* 8 floats widened to double and squared-accumulated into two 4-lane sums. */
-static inline void acc_sq_f64(__m256 v, __m256d *lo, __m256d *hi) {
-    __m256d a = _mm256_cvtps_pd(_mm256_castps256_ps128(v));
-    __m256d b = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
-    *lo = _mm256_fmadd_pd(a, a, *lo);
-    *hi = _mm256_fmadd_pd(b, b, *hi);
-}
-
-static inline void acc_f64(__m256 v, __m256d *lo, __m256d *hi) {
-    *lo = _mm256_add_pd(*lo, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
-    *hi = _mm256_add_pd(*hi, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
 }
 
 /* 2^n for integer n in [-126, 127], built in the exponent field. */
@@ -76,9 +58,35 @@ static inline __m256 exp_f32x8(__m256 x) {
     return _mm256_mul_ps(_mm256_mul_ps(p, pow2i_f32x8(n1)), pow2i_f32x8(n2));
 }
 
-/* x * sigmoid(x) = x / (1 + exp(-x)) */
+/* exp(x) with llama.cpp's numerics on this machine class (its AVX-512 ggml_v_expf, lane by
+ * lane, so 8 lanes give the same bits): n = round(x log2 e) by the 1.5*2^23 shift trick,
+ * b = x - n ln2 (ln2 in two parts, FMA), a degree-5 polynomial j ~ exp(b) with the 1 + c1 b
+ * term rounded on its own, then j * 2^n (AVX-512's scalef, one rounding: here two exact-
+ * then-rounding power-of-two products). |n| > 192 gives 0 (n <= 0) or +inf. Max error about
+ * 2 ulp. Used where llama.cpp uses it (softmax, SiLU) so those match it bit for bit. */
+static inline __m256 ggml_exp_f32x8(__m256 x) {
+    const __m256 shift = _mm256_set1_ps(0x1.8p23f);
+    const __m256 z = _mm256_fmadd_ps(x, _mm256_set1_ps(0x1.715476p+0f), shift);
+    const __m256 n = _mm256_sub_ps(z, shift);
+    const __m256 b = _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.7f7d1cp-20f),
+                                      _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.62e4p-1f), x));
+    const __m256 u = _mm256_mul_ps(b, b);
+    const __m256 hi = _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(0x1.0e4020p-7f), b, _mm256_set1_ps(0x1.573e2ep-5f)), u,
+                                      _mm256_fmadd_ps(_mm256_set1_ps(0x1.555e66p-3f), b, _mm256_set1_ps(0x1.fffdb6p-2f)));
+    const __m256 j = _mm256_fmadd_ps(hi, u, _mm256_fmadd_ps(_mm256_set1_ps(0x1.ffffecp-1f), b, _mm256_set1_ps(1.0f)));
+    /* j * 2^n for |n| <= 192: 2^(n/2) twice keeps the first product exact */
+    const __m256 nc = _mm256_min_ps(_mm256_max_ps(n, _mm256_set1_ps(-192.0f)), _mm256_set1_ps(192.0f));
+    const __m256i ni = _mm256_cvtps_epi32(nc);
+    const __m256i n1 = _mm256_srai_epi32(ni, 1);
+    const __m256 res = _mm256_mul_ps(_mm256_mul_ps(j, pow2i_f32x8(n1)), pow2i_f32x8(_mm256_sub_epi32(ni, n1)));
+    const __m256 big = _mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), n), _mm256_set1_ps(192.0f), _CMP_GT_OQ);
+    const __m256 alt = _mm256_and_ps(_mm256_cmp_ps(n, _mm256_setzero_ps(), _CMP_GT_OQ), _mm256_set1_ps(INFINITY));
+    return _mm256_blendv_ps(res, alt, big);
+}
+
+/* x * sigmoid(x) = x / (1 + exp(-x)), exp as llama.cpp's (ggml_exp_f32x8) */
 static inline __m256 silu_f32x8(__m256 x) {
-    __m256 e = exp_f32x8(_mm256_sub_ps(_mm256_setzero_ps(), x));
+    __m256 e = ggml_exp_f32x8(_mm256_sub_ps(_mm256_setzero_ps(), x));
     return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
 }
 
@@ -144,34 +152,43 @@ static float vec_max_f32_avx2(int n, const float *x) {
     return tail > best ? tail : best;
 }
 
+/* the squares 8 at a time in float; their sum in order in double, as the reference (and
+ * llama.cpp's rms_norm) does: an in-order double sum does not vectorise */
 static double vec_sum_sq_f32_avx2(int n, const float *x) {
-    __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
-    __m256d a2 = _mm256_setzero_pd(), a3 = _mm256_setzero_pd();
-    int i = 0;
-    for (; i + 16 <= n; i += 16) {
-        acc_sq_f64(_mm256_loadu_ps(x + i), &a0, &a1);
-        acc_sq_f64(_mm256_loadu_ps(x + i + 8), &a2, &a3);
-    }
-    for (; i + 8 <= n; i += 8) acc_sq_f64(_mm256_loadu_ps(x + i), &a0, &a1);
-    double s = hsum_f64x4(_mm256_add_pd(_mm256_add_pd(a0, a1), _mm256_add_pd(a2, a3)));
-    return s + pg_vec_sum_sq_f32_ref(n - i, x + i);
-}
-
-static double vec_soft_max_f32_avx2(int n, float *y, const float *x, float max) {
-    const __m256 vmax = _mm256_set1_ps(max);
-    __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
+    float sq[8];
+    double s = 0.0;
     int i = 0;
     for (; i + 8 <= n; i += 8) {
-        __m256 e = exp_f32x8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmax));
-        _mm256_storeu_ps(y + i, e);
-        acc_f64(e, &lo, &hi);
+        const __m256 v = _mm256_loadu_ps(x + i);
+        _mm256_storeu_ps(sq, _mm256_mul_ps(v, v));
+        for (int k = 0; k < 8; k++) s += (double)sq[k];
     }
-    return hsum_f64x4(_mm256_add_pd(lo, hi)) + pg_vec_soft_max_f32_ref(n - i, y + i, x + i, max);
+    for (; i < n; i++) s += (double)(x[i] * x[i]);
+    return s;
 }
 
-static void vec_silu_f32_avx2(int n, float *y, const float *x) {
+/* llama.cpp's order: blocks of 16 (its AVX-512 width), each block's 16 exps summed as a tree
+ * (16 -> 8 -> hsum_f32x8) in float and added to a double; the last n % 16 by the reference
+ * (libm expf, as llama.cpp's scalar tail). */
+static double vec_soft_max_f32_avx2(int n, float *y, const float *x, float max) {
+    const __m256 vmax = _mm256_set1_ps(max);
+    double sum = 0.0;
     int i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, silu_f32x8(_mm256_loadu_ps(x + i)));
+    for (; i + 16 <= n; i += 16) {
+        const __m256 e0 = ggml_exp_f32x8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmax));
+        const __m256 e1 = ggml_exp_f32x8(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vmax));
+        _mm256_storeu_ps(y + i, e0);
+        _mm256_storeu_ps(y + i + 8, e1);
+        sum += (double)hsum_f32x8(_mm256_add_ps(e1, e0));
+    }
+    return sum + pg_vec_soft_max_f32_ref(n - i, y + i, x + i, max);
+}
+
+/* silu and swiglu: SIMD over whole blocks of 16 and libm for the rest, as llama.cpp */
+static void vec_silu_f32_avx2(int n, float *y, const float *x) {
+    const int n16 = n - n % 16;
+    int i = 0;
+    for (; i < n16; i += 8) _mm256_storeu_ps(y + i, silu_f32x8(_mm256_loadu_ps(x + i)));
     pg_vec_silu_f32_ref(n - i, y + i, x + i);
 }
 
@@ -182,8 +199,9 @@ static void vec_gelu_f32_avx2(int n, float *y, const float *x) {
 }
 
 static void vec_swiglu_f32_avx2(int n, float *y, const float *x, const float *g) {
+    const int n16 = n - n % 16;
     int i = 0;
-    for (; i + 8 <= n; i += 8)
+    for (; i < n16; i += 8)
         _mm256_storeu_ps(y + i, _mm256_mul_ps(silu_f32x8(_mm256_loadu_ps(x + i)), _mm256_loadu_ps(g + i)));
     pg_vec_swiglu_f32_ref(n - i, y + i, x + i, g + i);
 }

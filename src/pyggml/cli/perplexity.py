@@ -29,14 +29,19 @@ def token_nll(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return log_norm - x[np.arange(len(targets)), targets]
 
 
-def perplexity(llm, tokens: list[int], n_ctx: int, add_bos: bool, n_chunks: int | None = None,
-               progress=None) -> tuple[float, float, int]:
-    """(ppl, its +/- estimate, chunks evaluated) of tokens with llama-perplexity's windows."""
-    if len(tokens) < 2 * n_ctx:
-        raise CliError(f"need at least {2 * n_ctx} tokens for a context of {n_ctx}; the text has {len(tokens)}")
-    total_chunks = len(tokens) // n_ctx
-    if n_chunks is not None and n_chunks > 0:
-        total_chunks = min(total_chunks, n_chunks)
+def window_count(n_tokens: int, n_ctx: int, max_chunks: int = -1) -> int:
+    """Windows of n_ctx tokens evaluated: floor(n_tokens / n_ctx), at most max_chunks if > 0."""
+    if n_tokens < 2 * n_ctx:
+        raise CliError(f"need at least {2 * n_ctx} tokens for a context of {n_ctx}; the text has {n_tokens}")
+    n = n_tokens // n_ctx
+    return min(n, max_chunks) if max_chunks > 0 else n
+
+
+def perplexity(llm, tokens: list[int], n_ctx: int, add_bos: bool, max_chunks: int = -1,
+               progress=None) -> tuple[float, float]:
+    """(ppl, its +/- estimate) of tokens with llama-perplexity's windows; `llm` is a Llama
+    made with logits_all=True."""
+    total_chunks = window_count(len(tokens), n_ctx, max_chunks)
     first = n_ctx // 2
     nll_sum = nll2_sum = 0.0
     count = 0
@@ -56,7 +61,7 @@ def perplexity(llm, tokens: list[int], n_ctx: int, add_bos: bool, n_chunks: int 
     ppl = math.exp(mean)
     variance = nll2_sum / count - mean * mean
     error = ppl * math.sqrt(variance / (count - 1)) if variance > 0 and count > 1 else float("nan")
-    return ppl, error, total_chunks
+    return ppl, error
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -85,24 +90,23 @@ def run(args) -> int:
         t0 = time.perf_counter()
         tokens = llm.tokenize(text.encode("utf-8"), add_bos=True, special=False)
         print(f"perplexity: tokenization took {(time.perf_counter() - t0) * 1e3:.3f} ms", file=sys.stderr)
-        n_chunks = min(len(tokens) // args.ctx_size, args.chunks) if args.chunks > 0 else len(tokens) // args.ctx_size
+        n_chunks = window_count(len(tokens), args.ctx_size, args.chunks)
         print(f"perplexity: calculating perplexity over {n_chunks} chunks, n_ctx={args.ctx_size}, "
               f"batch_size={llm.n_batch}, n_seq=1", file=sys.stderr)
 
         def progress(i: int, ppl: float) -> None:
             print(f"[{i}]{ppl:.4f},", end="", flush=True)
 
-        ppl, error, _ = perplexity(llm, tokens, args.ctx_size, llm.tokenizer.add_bos,
-                                   args.chunks if args.chunks > 0 else None, progress)
+        ppl, error = perplexity(llm, tokens, args.ctx_size, llm.tokenizer.add_bos, args.chunks, progress)
         print()
         print(f"Final estimate: PPL = {ppl:.4f} +/- {error:.5f}")
+        status = 0
     except KeyboardInterrupt:
         print("\npyggml-perplexity: interrupted", file=sys.stderr)
-        print("\n" + format_perf(llm.perf_stats()), file=sys.stderr)
-        return EXIT_INTERRUPTED
+        status = EXIT_INTERRUPTED
     print("\n" + format_perf(llm.perf_stats()), file=sys.stderr)
     llm.close()
-    return 0
+    return status
 
 
 def main(argv: list[str] | None = None) -> int:
