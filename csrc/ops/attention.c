@@ -12,19 +12,20 @@
  * what llama.cpp runs by default and so what its logits are made of: q is rounded to K's type
  * for the dot products, the softmax is exact over all n_kv positions (sum in double, then
  * scaled by 1/sum), and the probabilities are rounded to V's type (F16) before P·V.
- * P·V is summed in llama.cpp's order (its tinyBLAS matmul, 16 lanes): position j feeds lane
- * j % 16 of each output element by FMA, and the 16 lanes are tree-summed at the end.
+ * P·V is summed in llama.cpp's order (its tinyBLAS matmul on AVX2, 8 lanes): position j feeds
+ * lane j % 8 of each output element by FMA (vec_mad), and the 8 lanes are summed at the end
+ * as hsum_f32x8 does. K·q goes through vec_dot[F16], which has the same one-accumulator form.
  * Masked-out positions skip their dot product; a query whose every position is masked gets zeros.
  *
  * Work: (head, query) pairs split across threads, head fastest so the heads of one GQA group
  * run back to back on cached K/V rows.
- * Per-thread scratch (cache-line padded): lanes[16][DV], scores[n_kv], q as F32 [DK] and as
+ * Per-thread scratch (cache-line padded): lanes[8][DV], scores[n_kv], q as F32 [DK] and as
  * F16 [DK] (K F16 is dotted with q converted to F16, by the dispatched F16 vec_dot). */
 #include <math.h>
 
 #include "ops/op_util.h"
 
-#define PV_LANES 16
+#define PV_LANES 8
 
 typedef struct {
     float *lanes, *scores, *q32;
@@ -72,12 +73,11 @@ static float tile_scores(const pg_compute_params *p, const pg_tensor *k, int64_t
     return max;
 }
 
-/* out[d] = the 16 lanes[l][d] summed as a tree: 16 -> 8 -> 4, then (0+2) + (1+3) */
+/* out[d] = the 8 lanes[l][d] summed as a tree: 8 -> 4, then (0+2) + (1+3) */
 static void sum_lanes(int dv, const float *lanes, float *out) {
     for (int d = 0; d < dv; d++) {
-        float t8[8], t4[4];
-        for (int l = 0; l < 8; l++) t8[l] = lanes[(l + 8) * dv + d] + lanes[l * dv + d];
-        for (int l = 0; l < 4; l++) t4[l] = t8[l + 4] + t8[l];
+        float t4[4];
+        for (int l = 0; l < 4; l++) t4[l] = lanes[(l + 4) * dv + d] + lanes[l * dv + d];
         out[d] = (t4[0] + t4[2]) + (t4[1] + t4[3]);
     }
 }

@@ -13,12 +13,21 @@ _default_pools: dict[int, _core.ThreadPool] = {}
 
 
 def default_n_threads() -> int:
-    """Physical cores if known, else logical CPUs available to this process."""
+    """Physical cores available to this process (hyper-threads share a core's SIMD units, so
+    llama.cpp defaults to cores too); falls back to the logical CPU count."""
     try:
-        n = len(os.sched_getaffinity(0))
+        cpus = sorted(os.sched_getaffinity(0))
     except AttributeError:
-        n = os.cpu_count() or 1
-    return max(1, n)
+        return max(1, os.cpu_count() or 1)
+    cores = set()
+    for cpu in cpus:
+        topo = f"/sys/devices/system/cpu/cpu{cpu}/topology/"
+        try:
+            with open(topo + "physical_package_id") as f1, open(topo + "core_id") as f2:
+                cores.add((f1.read().strip(), f2.read().strip()))
+        except OSError:
+            return max(1, len(cpus))
+    return max(1, len(cores))
 
 
 def default_pool(n_threads: int) -> _core.ThreadPool:

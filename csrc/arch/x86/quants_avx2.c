@@ -91,19 +91,16 @@ static inline __m256 load8_bf16(const uint16_t *p) {
 }
 static inline float scalar_f32(float v) { return v; }
 
-/* F32 and F16: llama.cpp's matmul for these (its tinyBLAS, 16 lanes wide on this machine
- * class): one 16-lane FMA accumulator over the row (here lanes 0-7 and 8-15), then a tree sum
- * 16 -> 8 -> hsum_f32x8; bit-equal to it (docs/fidelity.md). The n % 16 tail is added last. */
-#define DEFINE_FLOAT_DOT_16(T, ELEM, TO_F32)                                                  \
+/* F32 and F16: llama.cpp's matmul for these (its tinyBLAS on AVX2): one 8-lane FMA
+ * accumulator over the row, then hsum_f32x8; bit-equal to it (docs/fidelity.md). The n % 8
+ * tail (llama.cpp takes another kernel then) is added last. */
+#define DEFINE_FLOAT_DOT_1ACC(T, ELEM, TO_F32)                                                \
     static void pg_vec_dot_##T##_##T##_avx2(int n, float *s, const void *vx, const void *vy) { \
         const ELEM *x = vx, *y = vy;                                                          \
-        __m256 acc_lo = _mm256_setzero_ps(), acc_hi = _mm256_setzero_ps();                    \
+        __m256 acc = _mm256_setzero_ps();                                                     \
         int i = 0;                                                                            \
-        for (; i + 16 <= n; i += 16) {                                                        \
-            acc_lo = _mm256_fmadd_ps(load8_##T(x + i), load8_##T(y + i), acc_lo);             \
-            acc_hi = _mm256_fmadd_ps(load8_##T(x + i + 8), load8_##T(y + i + 8), acc_hi);     \
-        }                                                                                     \
-        float sum = hsum_f32x8(_mm256_add_ps(acc_hi, acc_lo));                                \
+        for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(load8_##T(x + i), load8_##T(y + i), acc); \
+        float sum = hsum_f32x8(acc);                                                          \
         for (; i < n; i++) sum += TO_F32(x[i]) * TO_F32(y[i]);                                \
         *s = sum;                                                                             \
     }
@@ -124,8 +121,8 @@ static inline float scalar_f32(float v) { return v; }
         *s = sum;                                                                             \
     }
 
-DEFINE_FLOAT_DOT_16(f32, float, scalar_f32)
-DEFINE_FLOAT_DOT_16(f16, uint16_t, fp16_to_f32)
+DEFINE_FLOAT_DOT_1ACC(f32, float, scalar_f32)
+DEFINE_FLOAT_DOT_1ACC(f16, uint16_t, fp16_to_f32)
 DEFINE_FLOAT_DOT(bf16, uint16_t, pg_bf16_to_fp32)
 
 void pg_fill_avx2_quant(pg_kernels *k) {

@@ -58,30 +58,36 @@ static inline __m256 exp_f32x8(__m256 x) {
     return _mm256_mul_ps(_mm256_mul_ps(p, pow2i_f32x8(n1)), pow2i_f32x8(n2));
 }
 
-/* exp(x) with llama.cpp's numerics on this machine class (its AVX-512 ggml_v_expf, lane by
- * lane, so 8 lanes give the same bits): n = round(x log2 e) by the 1.5*2^23 shift trick,
- * b = x - n ln2 (ln2 in two parts, FMA), a degree-5 polynomial j ~ exp(b) with the 1 + c1 b
- * term rounded on its own, then j * 2^n (AVX-512's scalef, one rounding: here two exact-
- * then-rounding power-of-two products). |n| > 192 gives 0 (n <= 0) or +inf. Max error about
- * 2 ulp. Used where llama.cpp uses it (softmax, SiLU) so those match it bit for bit. */
+/* exp(x) with llama.cpp's numerics (its ggml_v_expf for AVX2 and NEON), lane for lane:
+ * n = round(x log2 e) by the 1.5*2^23 shift trick, b = x - n ln2 (ln2 in two parts, FMA),
+ * poly = exp(b) - 1 by a degree-5 polynomial, result k + k * poly with k = 2^n built in the
+ * exponent bits. When some |n| > 126 the scale is split in two (s1 * (s2 + s2 * poly)) so
+ * results still overflow to inf / underflow gradually, and |n| > 192 gives s1 * s1 (inf or
+ * 0). Max error about 2 ulp. Used where llama.cpp uses it (softmax, SiLU). */
 static inline __m256 ggml_exp_f32x8(__m256 x) {
-    const __m256 shift = _mm256_set1_ps(0x1.8p23f);
+    const __m256 shift = _mm256_set1_ps(0x1.8p23f), abs_mask = _mm256_set1_ps(-0.0f);
     const __m256 z = _mm256_fmadd_ps(x, _mm256_set1_ps(0x1.715476p+0f), shift);
     const __m256 n = _mm256_sub_ps(z, shift);
     const __m256 b = _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.7f7d1cp-20f),
                                       _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.62e4p-1f), x));
+    const __m256i z_exp = _mm256_slli_epi32(_mm256_castps_si256(z), 23);   /* n in the exponent field */
+    const __m256 k = _mm256_castsi256_ps(_mm256_add_epi32(z_exp, _mm256_set1_epi32(0x3f800000)));
     const __m256 u = _mm256_mul_ps(b, b);
     const __m256 hi = _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(0x1.0e4020p-7f), b, _mm256_set1_ps(0x1.573e2ep-5f)), u,
                                       _mm256_fmadd_ps(_mm256_set1_ps(0x1.555e66p-3f), b, _mm256_set1_ps(0x1.fffdb6p-2f)));
-    const __m256 j = _mm256_fmadd_ps(hi, u, _mm256_fmadd_ps(_mm256_set1_ps(0x1.ffffecp-1f), b, _mm256_set1_ps(1.0f)));
-    /* j * 2^n for |n| <= 192: 2^(n/2) twice keeps the first product exact */
-    const __m256 nc = _mm256_min_ps(_mm256_max_ps(n, _mm256_set1_ps(-192.0f)), _mm256_set1_ps(192.0f));
-    const __m256i ni = _mm256_cvtps_epi32(nc);
-    const __m256i n1 = _mm256_srai_epi32(ni, 1);
-    const __m256 res = _mm256_mul_ps(_mm256_mul_ps(j, pow2i_f32x8(n1)), pow2i_f32x8(_mm256_sub_epi32(ni, n1)));
-    const __m256 big = _mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), n), _mm256_set1_ps(192.0f), _CMP_GT_OQ);
-    const __m256 alt = _mm256_and_ps(_mm256_cmp_ps(n, _mm256_setzero_ps(), _CMP_GT_OQ), _mm256_set1_ps(INFINITY));
-    return _mm256_blendv_ps(res, alt, big);
+    const __m256 poly = _mm256_fmadd_ps(hi, u, _mm256_mul_ps(_mm256_set1_ps(0x1.ffffecp-1f), b));
+    const __m256 abs_n = _mm256_andnot_ps(abs_mask, n);
+    const __m256 split = _mm256_cmp_ps(abs_n, _mm256_set1_ps(126.0f), _CMP_GT_OQ);
+    const __m256 normal = _mm256_fmadd_ps(k, poly, k);
+    if (!_mm256_movemask_ps(split)) return normal;
+    /* n <= 0: s1 = 2^-125, s2 = 2^(n+125); n > 0: s1 = 2^127, s2 = 2^(n-127) */
+    const __m256i neg = _mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(n, _mm256_setzero_ps(), _CMP_LE_OQ)),
+                                         _mm256_set1_epi32((int)0x82000000u));
+    const __m256 s1 = _mm256_castsi256_ps(_mm256_add_epi32(neg, _mm256_set1_epi32(0x7f000000)));
+    const __m256 s2 = _mm256_castsi256_ps(_mm256_sub_epi32(z_exp, neg));
+    const __m256 far = _mm256_cmp_ps(abs_n, _mm256_set1_ps(192.0f), _CMP_GT_OQ);
+    const __m256 scaled = _mm256_blendv_ps(normal, _mm256_mul_ps(_mm256_fmadd_ps(s2, poly, s2), s1), split);
+    return _mm256_blendv_ps(scaled, _mm256_mul_ps(s1, s1), far);
 }
 
 /* x * sigmoid(x) = x / (1 + exp(-x)), exp as llama.cpp's (ggml_exp_f32x8) */
@@ -167,28 +173,24 @@ static double vec_sum_sq_f32_avx2(int n, const float *x) {
     return s;
 }
 
-/* llama.cpp's order: blocks of 16 (its AVX-512 width), each block's 16 exps summed as a tree
- * (16 -> 8 -> hsum_f32x8) in float and added to a double; the last n % 16 by the reference
- * (libm expf, as llama.cpp's scalar tail). */
+/* llama.cpp's order: each block of 8 exps summed by hsum_f32x8 in float, the block sums added
+ * in double; the last n % 8 by the reference (libm expf, as llama.cpp's scalar tail). */
 static double vec_soft_max_f32_avx2(int n, float *y, const float *x, float max) {
     const __m256 vmax = _mm256_set1_ps(max);
     double sum = 0.0;
     int i = 0;
-    for (; i + 16 <= n; i += 16) {
+    for (; i + 8 <= n; i += 8) {
         const __m256 e0 = ggml_exp_f32x8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmax));
-        const __m256 e1 = ggml_exp_f32x8(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vmax));
         _mm256_storeu_ps(y + i, e0);
-        _mm256_storeu_ps(y + i + 8, e1);
-        sum += (double)hsum_f32x8(_mm256_add_ps(e1, e0));
+        sum += (double)hsum_f32x8(e0);
     }
     return sum + pg_vec_soft_max_f32_ref(n - i, y + i, x + i, max);
 }
 
-/* silu and swiglu: SIMD over whole blocks of 16 and libm for the rest, as llama.cpp */
+/* silu and swiglu: SIMD over whole blocks of 8 and libm for the rest, as llama.cpp */
 static void vec_silu_f32_avx2(int n, float *y, const float *x) {
-    const int n16 = n - n % 16;
     int i = 0;
-    for (; i < n16; i += 8) _mm256_storeu_ps(y + i, silu_f32x8(_mm256_loadu_ps(x + i)));
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, silu_f32x8(_mm256_loadu_ps(x + i)));
     pg_vec_silu_f32_ref(n - i, y + i, x + i);
 }
 
@@ -199,9 +201,8 @@ static void vec_gelu_f32_avx2(int n, float *y, const float *x) {
 }
 
 static void vec_swiglu_f32_avx2(int n, float *y, const float *x, const float *g) {
-    const int n16 = n - n % 16;
     int i = 0;
-    for (; i < n16; i += 8)
+    for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(y + i, _mm256_mul_ps(silu_f32x8(_mm256_loadu_ps(x + i)), _mm256_loadu_ps(g + i)));
     pg_vec_swiglu_f32_ref(n - i, y + i, x + i, g + i);
 }
