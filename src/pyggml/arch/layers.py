@@ -26,6 +26,12 @@ class LayerCache:
     v: Tensor             # F16/F32 (n_embd_v_gqa, n_ctx)
 
 
+def model_tensor_names(n_layer: int, layer_tensors: tuple[str, ...]) -> list[str]:
+    """GGUF names a decoder needs: embeddings, final norm, and each block's tensors."""
+    names = ["token_embd.weight", "output_norm.weight"]
+    return names + [f"blk.{i}.{t}.weight" for i in range(n_layer) for t in layer_tensors]
+
+
 def rms_norm_weighted(ctx: Context, x: Tensor, weight: Tensor, eps: float) -> Tensor:
     return ops.mul(ctx, ops.rms_norm(ctx, x, eps), weight)
 

@@ -7,7 +7,7 @@ import math
 from .. import ops
 from ..tensor import Context, Tensor
 from .config import ModelConfig, n_vocab_of, positive, require
-from .layers import BatchInputs, LayerCache, attention, ffn_gated, rms_norm_weighted
+from .layers import BatchInputs, LayerCache, attention, ffn_gated, model_tensor_names, rms_norm_weighted
 
 LAYER_TENSORS = ("attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm",
                  "ffn_gate", "ffn_up", "ffn_down")
@@ -40,9 +40,7 @@ def load_config(md: dict) -> ModelConfig:
 
 
 def required_tensors(cfg: ModelConfig) -> list[str]:
-    names = ["token_embd.weight", "output_norm.weight"]
-    names += [f"blk.{i}.{t}.weight" for i in range(cfg.n_layer) for t in LAYER_TENSORS]
-    return names
+    return model_tensor_names(cfg.n_layer, LAYER_TENSORS)
 
 
 def build(ctx: Context, cfg: ModelConfig, weights, batch: BatchInputs, kv: list[LayerCache]) -> Tensor:
