@@ -15,17 +15,22 @@
  * P·V is summed in llama.cpp's order (its tinyBLAS matmul on AVX2, 8 lanes): position j feeds
  * lane j % 8 of each output element by FMA (vec_mad), and the 8 lanes are summed at the end
  * as hsum_f32x8 does. K·q goes through vec_dot[F16], which has the same one-accumulator form.
+ * A single query (a decode step) is what llama.cpp runs through ggml's vec_dot instead (its GEMM
+ * only takes batches): K·q by vec_dot_gemv[F16], and P·V with position j feeding lane j % 8 of
+ * accumulator (j / 8) % 4, reduced as ggml's vec_dot_f16 does, positions past n_kv & ~31 added
+ * afterwards in double.
  * Masked-out positions skip their dot product; a query whose every position is masked gets zeros.
  *
  * Work: (head, query) pairs split across threads, head fastest so the heads of one GQA group
  * run back to back on cached K/V rows.
- * Per-thread scratch (cache-line padded): lanes[8][DV], scores[n_kv], q as F32 [DK] and as
+ * Per-thread scratch (cache-line padded): lanes[32][DV], scores[n_kv], q as F32 [DK] and as
  * F16 [DK] (K F16 is dotted with q converted to F16, by the dispatched F16 vec_dot). */
 #include <math.h>
 
 #include "ops/op_util.h"
 
-#define PV_LANES 8
+#define PV_LANES 8        /* batch: one 8-lane accumulator */
+#define PV_LANES_ONE 32   /* single query: four 8-lane accumulators */
 
 typedef struct {
     float *lanes, *scores, *q32;
@@ -34,7 +39,7 @@ typedef struct {
 
 static size_t fa_part_bytes(int64_t dk, int64_t dv, int64_t n_kv, size_t *off_scores, size_t *off_q32,
                             size_t *off_q16) {
-    *off_scores = pg_round_up_line((size_t)PV_LANES * (size_t)dv * sizeof(float));
+    *off_scores = pg_round_up_line((size_t)PV_LANES_ONE * (size_t)dv * sizeof(float));
     *off_q32 = *off_scores + pg_round_up_line((size_t)n_kv * sizeof(float));
     *off_q16 = *off_q32 + pg_round_up_line((size_t)dk * sizeof(float));
     return *off_q16 + pg_round_up_line((size_t)dk * sizeof(uint16_t));
@@ -55,9 +60,10 @@ static fa_scratch thread_scratch(const pg_compute_params *p, int64_t dk, int64_t
 /* scores[j] of kv positions t0 .. t0+n; returns their max (-INF if all masked) */
 static float tile_scores(const pg_compute_params *p, const pg_tensor *k, int64_t hk, int64_t i3k,
                          int64_t t0, int n, const float *mask_row, const void *q, float scale,
-                         float softcap, float *scores) {
+                         float softcap, float *scores, int single_query) {
     const int dk = (int)k->ne[0];
-    pg_vec_dot_fn dot = p->k->vec_dot[k->type];
+    pg_vec_dot_fn dot = single_query && p->k->vec_dot_gemv[k->type] ? p->k->vec_dot_gemv[k->type]
+                                                                     : p->k->vec_dot[k->type];
     float max = -INFINITY;
     for (int j = 0; j < n; j++) {
         const float m = mask_row ? mask_row[t0 + j] : 0.0f;
@@ -71,6 +77,18 @@ static float tile_scores(const pg_compute_params *p, const pg_tensor *k, int64_t
         if (s > max) max = s;
     }
     return max;
+}
+
+/* single query: out[d] from 32 lanes (4 accumulators of 8) as ggml's vec_dot_f16 reduces them:
+ * (a0 + a2) + (a1 + a3), then lanes l + (l + 4), then (0 + 1) + (2 + 3); tail added in double */
+static void sum_lanes_one(int dv, const float *lanes, const double *tail, float *out) {
+    for (int d = 0; d < dv; d++) {
+        float v[8];
+        for (int l = 0; l < 8; l++)
+            v[l] = (lanes[l * dv + d] + lanes[(16 + l) * dv + d]) + (lanes[(8 + l) * dv + d] + lanes[(24 + l) * dv + d]);
+        const float t0 = v[0] + v[4], t1 = v[1] + v[5], t2 = v[2] + v[6], t3 = v[3] + v[7];
+        out[d] = (float)((double)((t0 + t1) + (t2 + t3)) + tail[d]);
+    }
 }
 
 /* out[d] = the 8 lanes[l][d] summed as a tree: 8 -> 4, then (0+2) + (1+3) */
@@ -100,27 +118,37 @@ static void attend_one(const pg_compute_params *p, pg_tensor *dst, int64_t h, in
     const float *mask_row = mask ? (const float *)pg_row_ptr(mask, iq, h % mask->ne[2], i3 % mask->ne[3]) : NULL;
 
     float *out = (float *)pg_row_ptr(dst, h, iq, i3);
-    const float max = tile_scores(p, k, hk, i3k, 0, (int)n_kv, mask_row, qv, scale, softcap, w->scores);
+    const int single = q->ne[2] == 1 && q->ne[3] == 1;
+    const float max = tile_scores(p, k, hk, i3k, 0, (int)n_kv, mask_row, qv, scale, softcap, w->scores, single);
     if (max == -INFINITY) {
         memset(out, 0, (size_t)dv * sizeof(float));
         return;
     }
     const double sum = kern->vec_soft_max_f32((int)n_kv, w->scores, w->scores, max);
     kern->vec_scale_f32((int)n_kv, w->scores, (float)(1.0 / sum));
-    memset(w->lanes, 0, (size_t)PV_LANES * (size_t)dv * sizeof(float));
+    const int n_lanes = single ? PV_LANES_ONE : PV_LANES;
+    const int64_t n_laned = single ? (n_kv & ~(int64_t)31) : n_kv;   /* the rest: the double tail */
+    double tail[dv];
+    memset(tail, 0, sizeof tail);
+    memset(w->lanes, 0, (size_t)n_lanes * (size_t)dv * sizeof(float));
     for (int64_t j = 0; j < n_kv; j++) {
         float pj = w->scores[j];
         if (pj == 0.0f) continue;                      /* adds nothing to its lane */
         const char *vrow = pg_row_ptr(v, hk, j, i3v);
-        float *lane = w->lanes + (j % PV_LANES) * dv;
-        if (v->type == PG_TYPE_F16) {
-            pj = pg_fp16_to_fp32(pg_fp32_to_fp16(pj));     /* p meets V in V's precision */
-            kern->vec_mad_f16(dv, lane, (const uint16_t *)vrow, pj);
-        } else {
-            kern->vec_mad_f32(dv, lane, (const float *)vrow, pj);
+        if (v->type == PG_TYPE_F16) pj = pg_fp16_to_fp32(pg_fp32_to_fp16(pj));   /* p meets V in V's precision */
+        if (j >= n_laned) {
+            for (int d = 0; d < dv; d++) {
+                const float vd = v->type == PG_TYPE_F16 ? pg_fp16_to_fp32(((const uint16_t *)vrow)[d]) : ((const float *)vrow)[d];
+                tail[d] += (double)(vd * pj);
+            }
+            continue;
         }
+        float *lane = w->lanes + (j % n_lanes) * dv;
+        if (v->type == PG_TYPE_F16) kern->vec_mad_f16(dv, lane, (const uint16_t *)vrow, pj);
+        else kern->vec_mad_f32(dv, lane, (const float *)vrow, pj);
     }
-    sum_lanes(dv, w->lanes, out);
+    if (single) sum_lanes_one(dv, w->lanes, tail, out);
+    else sum_lanes(dv, w->lanes, out);
 }
 
 void pg_forward_flash_attn_ext(const pg_compute_params *p, pg_tensor *dst) {

@@ -5,4 +5,6 @@ void pg_kernels_fill_avx2(pg_kernels *k) {
     k->path = "avx2";
     pg_fill_avx2_quant(k);
     pg_fill_avx2_vec(k);
+    pg_fill_avx2_tile(k);
+    pg_fill_avx2_gemv(k);
 }

@@ -1,0 +1,39 @@
+/* Single-row F32/F16 dot products in ggml's vec_dot order (what llama.cpp uses for a batch of
+ * one token): elements i go to lane i % 8 of accumulator (i / 8) % 4, each updated by a fused
+ * multiply-add, for the first n & ~31 elements; the accumulators reduce as (a0 + a2) + (a1 + a3),
+ * its 8 lanes as ((l0+l4) + (l1+l5)) + ((l2+l6) + (l3+l7)); the rest is added afterwards
+ * (in double for F16, in float for F32). Portable C, bit-identical to arch/x86/gemv_avx2.c. */
+#include <math.h>
+
+#include "kernels.h"
+#include "quants/quants.h"
+
+typedef float (*elem_fn)(const void *p, int i);
+static float elem_f32(const void *p, int i) { return ((const float *)p)[i]; }
+static float elem_f16(const void *p, int i) { return pg_fp16_to_fp32(((const uint16_t *)p)[i]); }
+
+static float gemv_lanes(int np, const void *x, const void *y, elem_fn elem) {
+    float acc[4][8] = {{0}};
+    for (int i = 0; i < np; i++) {
+        float *a = &acc[(i / 8) % 4][i % 8];
+        *a = fmaf(elem(x, i), elem(y, i), *a);
+    }
+    float v[8], t[4];
+    for (int l = 0; l < 8; l++) v[l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
+    for (int l = 0; l < 4; l++) t[l] = v[l] + v[l + 4];
+    return (t[0] + t[1]) + (t[2] + t[3]);
+}
+
+void pg_vec_dot_f32_gemv_ref(int n, float *s, const void *x, const void *y) {
+    const int np = n & ~31;
+    float sum = gemv_lanes(np, x, y, elem_f32);
+    for (int i = np; i < n; i++) sum += elem_f32(x, i) * elem_f32(y, i);
+    *s = sum;
+}
+
+void pg_vec_dot_f16_gemv_ref(int n, float *s, const void *x, const void *y) {
+    const int np = n & ~31;
+    double sum = gemv_lanes(np, x, y, elem_f16);
+    for (int i = np; i < n; i++) sum += (double)(elem_f16(x, i) * elem_f16(y, i));
+    *s = (float)sum;
+}
