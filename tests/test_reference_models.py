@@ -95,29 +95,3 @@ def test_greedy_continuation_matches(row, runners):
         logits = runner.eval([tok])
     assert got == expected
 
-
-def _ppl_rows(n_ctx: int) -> list[tuple[str, float]]:
-    meta = json.loads((REFERENCE_DIR / "meta.json").read_text())
-    rows = []
-    for key, result in sorted(meta["perplexity"]["results"].items()):
-        model, ctx = key.split("/")
-        if ctx == f"ctx{n_ctx}":
-            rows.append((model, float(result["ppl"])))
-    return rows
-
-
-@pytest.mark.parametrize("model,expected", _ppl_rows(128))
-def test_perplexity_within_one_percent(model, expected, model_path):
-    """llama-perplexity's method at n_ctx 128 on the reference text (the CLI's function)."""
-    from pyggml import Llama
-    from pyggml.cli.perplexity import perplexity
-
-    text = (REFERENCE_DIR / "ppl-dev.txt").read_bytes()
-    llm = Llama(str(model_path(model)), n_ctx=128, n_batch=128, n_threads=2, logits_all=True, verbose=False)
-    try:
-        tokens = llm.tokenize(text, add_bos=True, special=False)
-        ppl, err = perplexity(llm, tokens, 128, llm.tokenizer.add_bos)
-    finally:
-        llm.close()
-    print(f"{model}: PPL {ppl:.4f} +/- {err:.5f} (llama.cpp {expected})")
-    assert abs(ppl - expected) / expected <= 0.01
