@@ -15,6 +15,16 @@
 /* s = dot(x[0..n), y[0..n)); x is a row of the weight type, y of its vec_dot partner type.
  * n is a multiple of the weight type's block size. */
 typedef void (*pg_vec_dot_fn)(int n, float *s, const void *x, const void *y);
+/* A tile of dot products: for r < nr, c < nc
+ *   s[c * bs / 4 + r] = dot(weight row r at x + r * bx, activation row c at y + c * by),
+ * i.e. bs is the byte stride between output columns (dst->nb[1] in mul_mat). Each output is
+ * bit-identical to vec_dot[type] of the same table on that pair: a tile kernel only overlaps
+ * independent outputs and reuses each loaded block, never reorders one output's arithmetic.
+ * 1 <= nr <= PG_TILE_ROWS, 1 <= nc <= PG_TILE_COLS. */
+typedef void (*pg_vec_dot_tile_fn)(int n, float *s, size_t bs, const void *x, size_t bx, const void *y,
+                                   size_t by, int nr, int nc);
+#define PG_TILE_ROWS 4
+#define PG_TILE_COLS 4
 /* Convert n floats into n elements of a type (n a multiple of its block size). */
 typedef void (*pg_from_float_fn)(const float *x, void *y, int64_t n);
 /* Convert n elements of a type into n floats. */
@@ -39,6 +49,14 @@ typedef struct {
     const char *path;                          /* "scalar", "avx2", "neon" */
     /* per type: quant family (csrc/quants, arch/{x86,arm}/quants_*.c) */
     pg_vec_dot_fn vec_dot[PG_TYPE_COUNT];      /* indexed by weight type */
+    /* tiles of vec_dot (csrc/arch/x86/tile_avx2*.c); NULL where a path has none: then
+     * pg_vec_dot_tile() loops over vec_dot */
+    pg_vec_dot_tile_fn vec_dot_tile[PG_TYPE_COUNT];
+    /* single-row products (mul_mat with one activation row, attention of one query):
+     * llama.cpp's ggml computes these with its vec_dot (four 8-lane accumulators) where a batch
+     * goes through its GEMM (one accumulator), so F32/F16 need their own order to match it bit
+     * for bit (csrc/quants/gemv_ref.c, arch/x86/gemv_avx2.c). NULL: same as vec_dot. */
+    pg_vec_dot_fn vec_dot_gemv[PG_TYPE_COUNT];
     pg_from_float_fn from_float[PG_TYPE_COUNT];/* quantize a row (activations, F16 cache) */
     pg_to_float_fn to_float[PG_TYPE_COUNT];    /* dequantize a row (get_rows, cpy) */
     /* F32 vector primitives used by the ops (csrc/ops/vec_scalar.c, arch/{x86,arm}/vec_*.c).
@@ -75,6 +93,13 @@ void pg_fill_avx2_quant(pg_kernels *k);     /* csrc/arch/x86/quants_avx2.c */
 void pg_fill_avx2_vec(pg_kernels *k);       /* csrc/arch/x86/vec_avx2.c */
 void pg_fill_neon_quant(pg_kernels *k);     /* csrc/arch/arm/quants_neon.c */
 void pg_fill_neon_vec(pg_kernels *k);       /* csrc/arch/arm/vec_neon.c */
+void pg_fill_avx2_tile(pg_kernels *k);      /* csrc/arch/x86/tile_avx2.c */
+void pg_fill_avx2_gemv(pg_kernels *k);      /* csrc/arch/x86/gemv_avx2.c */
+
+/* The tile of k for a weight type: k->vec_dot_tile[type], or a loop over k->vec_dot[type]
+ * where the path has no tile kernel (csrc/ops/vec_dot_tile.c). Same contract as the fn type. */
+void pg_vec_dot_tile(const pg_kernels *k, int type, int n, float *s, size_t bs, const void *x, size_t bx,
+                     const void *y, size_t by, int nr, int nc);
 
 /* Best path this CPU supports; 1 if the aarch64 CPU has the dotprod extension. */
 const char *pg_best_simd_path(void);

@@ -195,15 +195,45 @@ def test_quantize_accepts_any_layout(t):
 
 # ---------------- activation formats Q8_1 / Q8_K (oracles written from ggml's definitions) ----------------
 
-def test_quantize_q8_1_matches_q8_0_plus_sum():
+def test_quantize_q8_1_matches_activation_rounding_plus_sum():
     rng = np.random.default_rng(5)
     x = realistic_rows(rng, 3, 128)
     ours = pq.quantize(x, G.Q8_1).reshape(-1, 36)
-    q8_0 = gguf_bytes(x, G.Q8_0).reshape(-1, 34)
-    assert np.array_equal(ours[:, 0:2], q8_0[:, 0:2]) and np.array_equal(ours[:, 4:], q8_0[:, 2:])
-    d = np.abs(x.reshape(-1, 32)).max(axis=1) / np.float32(127)      # f32 d, before f16 rounding
+    d, q = activation_q8_oracle(x)
+    assert np.array_equal(ours[:, 0:2].copy().view(np.float16)[:, 0], d.astype(np.float16))
+    assert np.array_equal(ours[:, 4:].view(np.int8), q)
     qsum = ours[:, 4:].view(np.int8).astype(np.int32).sum(axis=1)
     assert np.array_equal(ours[:, 2:4].copy().view(np.float16).reshape(-1), (qsum.astype(np.float32) * d).astype(np.float16))
+
+
+def activation_q8_oracle(x):
+    """llama.cpp's x86 activation quantizer for Q8_0/Q8_1 blocks: d = amax / 127 (stored f16),
+    codes = x * (127 / amax) rounded half to even. Returns (d f32, codes int8) per block."""
+    b = x.reshape(-1, 32).astype(np.float32)
+    amax = np.abs(b).max(axis=1)
+    d = amax / np.float32(127)
+    inv = np.divide(np.float32(127), amax, out=np.zeros_like(amax), where=amax != 0)
+    return d, np.clip(np.rint(b * inv[:, None]), -127, 127).astype(np.int8)
+
+
+def test_activation_q8_rounds_like_llama_cpp(simd_path):
+    """Ties round to even and the scale is 127 / amax (the weight quantizer uses 1 / d and
+    rounds halves away): rows built so both rules matter."""
+    rng = np.random.default_rng(9)
+    x = realistic_rows(rng, 1, 256)[0]
+    x[:32] = np.arange(32, dtype=np.float32) - np.float32(15.5)      # halves: ties at scale 1
+    x[0] = 127                                                          # amax 127: 127 / amax = 1
+    x[32:64] = np.float32(127) / np.arange(1, 33, dtype=np.float32)   # amax 127: codes 127 / k
+    d, q = activation_q8_oracle(x)
+    q8_0 = pq.quantize_row_activation(x, G.Q8_0).reshape(-1, 34)
+    assert np.array_equal(q8_0[:, 2:].view(np.int8), q)
+    assert np.array_equal(q8_0[:, :2].copy().view(np.float16)[:, 0], d.astype(np.float16))
+    q8_1 = pq.quantize_row_activation(x, G.Q8_1).reshape(-1, 36)
+    assert np.array_equal(q8_1[:, 4:].view(np.int8), q)
+    s = (q.astype(np.int32).sum(axis=1).astype(np.float32) * d).astype(np.float16)
+    assert np.array_equal(q8_1[:, 2:4].copy().view(np.float16)[:, 0], s)
+    # the weight quantizer (gguf-py's) differs on these rows
+    assert not np.array_equal(pq.quantize(x, G.Q8_0).reshape(-1, 34)[:, 2:].view(np.int8), q)
 
 
 def test_quantize_q8_K_matches_definition():
@@ -404,6 +434,12 @@ def test_quantize_row_activation(simd_path, at):
     rng = np.random.default_rng(int(at))
     x = realistic_rows(rng, 1, 1024)[0]
     got = pq.quantize_row_activation(x, at)
+    if at in (G.Q8_0, G.Q8_1):  # every path: llama.cpp's activation rounding, bit for bit
+        d, q = activation_q8_oracle(x)
+        blocks = got.reshape(-1, ts(at))
+        assert np.array_equal(blocks[:, ts(at) - 32:].view(np.int8), q)
+        assert np.array_equal(blocks[:, :2].copy().view(np.float16)[:, 0], d.astype(np.float16))
+        return
     ref = pq.quantize(x, at)
     if simd_path == "scalar" or at in (G.F32, G.F16, G.BF16):
         assert np.array_equal(got, ref)  # the scalar path is the reference; float casts are exact RNE

@@ -8,7 +8,11 @@
  * vec_dot partner type (Q8_0 / Q8_1 / Q8_K / F16), unless src1 already is that type.
  * Step 2: the output is cut into chunks of PG_MM_ROWS weight rows × PG_MM_COLS activation rows,
  * taken from a shared atomic counter; inside a chunk each weight row is reused for every
- * activation column while both stay in cache. */
+ * activation column while both stay in cache. A chunk is computed in tiles of PG_TILE_ROWS x
+ * PG_TILE_COLS by pg_vec_dot_tile (kernels.h): every output is the value vec_dot gives it, the
+ * tile only overlaps independent outputs and reuses each loaded block.
+ * A single activation row (M = 1) is what llama.cpp computes with ggml's vec_dot rather than its
+ * GEMM; where those orders differ (F32/F16) the row goes through vec_dot_gemv instead. */
 #include "threadpool.h"
 
 #define PG_MM_ROWS 16
@@ -32,7 +36,6 @@ void pg_forward_mul_mat(const pg_compute_params *p, pg_tensor *dst) {
     const int64_t K = src0->ne[0], N = src0->ne[1];
     const int64_t M = src1->ne[1], ne12 = src1->ne[2], ne13 = src1->ne[3];
     const int vdt = pg_type_traits_table[src0->type].vec_dot_type;
-    pg_vec_dot_fn dot = p->k->vec_dot[src0->type];
     atomic_llong *chunk_next = pg_threadpool_chunk_counter(p->tp);
 
     /* step 1: activations into the partner type, once, shared by all threads */
@@ -66,6 +69,7 @@ void pg_forward_mul_mat(const pg_compute_params *p, pg_tensor *dst) {
     const int64_t n_chunks = per_batch * ne12 * ne13;
     const int64_t r2 = ne12 / src0->ne[2], r3 = ne13 / src0->ne[3];
 
+    pg_vec_dot_fn gemv = M == 1 ? p->k->vec_dot_gemv[src0->type] : NULL;
     for (int64_t c = p->ith; c < n_chunks; c = atomic_fetch_add(chunk_next, 1)) {
         const int64_t batch = c / per_batch, in_batch = c % per_batch;
         const int64_t i12 = batch % ne12, i13 = batch / ne12;
@@ -76,10 +80,19 @@ void pg_forward_mul_mat(const pg_compute_params *p, pg_tensor *dst) {
         const char *w = (const char *)src0->data + (i12 / r2) * src0->nb[2] + (i13 / r3) * src0->nb[3];
         const char *a = act + i12 * act_b2 + i13 * act_b3;
         char *d = (char *)dst->data + i12 * dst->nb[2] + i13 * dst->nb[3];
-        for (int64_t ic = ic0; ic < ic1; ic++) {
+        if (gemv) {
+            for (int64_t ir = ir0; ir < ir1; ir++) gemv((int)K, (float *)d + ir, w + ir * src0->nb[1], a);
+            continue;
+        }
+        for (int64_t ic = ic0; ic < ic1; ic += PG_TILE_COLS) {
+            const int nc = (int)(ic1 - ic < PG_TILE_COLS ? ic1 - ic : PG_TILE_COLS);
             float *out = (float *)(d + ic * dst->nb[1]);
-            const void *y = a + ic * act_row;
-            for (int64_t ir = ir0; ir < ir1; ir++) dot((int)K, &out[ir], w + ir * src0->nb[1], y);
+            const char *y = a + ic * act_row;
+            for (int64_t ir = ir0; ir < ir1; ir += PG_TILE_ROWS) {
+                const int nr = (int)(ir1 - ir < PG_TILE_ROWS ? ir1 - ir : PG_TILE_ROWS);
+                pg_vec_dot_tile(p->k, src0->type, (int)K, out + ir, dst->nb[1], w + ir * src0->nb[1], src0->nb[1], y,
+                                act_row, nr, nc);
+            }
         }
     }
 }

@@ -10,6 +10,7 @@ void pg_fill_scalar_quant(pg_kernels *k) {
         k->to_float[t] = pg_type_traits_table[t].to_float_ref;
         k->from_float[t] = pg_type_traits_table[t].from_float_ref;
         k->vec_dot[t] = NULL;
+        k->vec_dot_tile[t] = NULL;   /* no tiles on the scalar path: pg_vec_dot_tile loops */
     }
     k->from_float[PG_TYPE_Q8_0] = pg_quantize_row_q8_0_act_ref; /* activations, not weights */
     k->vec_dot[PG_TYPE_F32] = pg_vec_dot_f32_f32_ref;

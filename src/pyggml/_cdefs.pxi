@@ -65,7 +65,12 @@ cdef extern from "kernels.h":
     ctypedef struct pg_kernels:
         const char *path
         pg_vec_dot_fn vec_dot[40]
+        pg_vec_dot_fn vec_dot_gemv[40]
         pg_from_float_fn from_float[40]
         pg_to_float_fn to_float[40]
     const pg_kernels *pg_active_kernels
     const char *pg_best_simd_path() nogil
+
+cdef extern from "quants/quants.h":
+    void pg_vec_dot_f32_gemv_ref(int n, float *s, const void *x, const void *y) noexcept nogil
+    void pg_vec_dot_f16_gemv_ref(int n, float *s, const void *x, const void *y) noexcept nogil

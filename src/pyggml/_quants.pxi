@@ -62,10 +62,13 @@ def quantize_active(int type_id, const float[::1] x, uint8_t[::1] out):
     _run_from_float(pg_active_kernels.from_float[type_id], type_id, x, out)
 
 
-def vec_dot_active(int wtype, const uint8_t[::1] w, const uint8_t[::1] a, int64_t n):
-    """The active path's dot of one weight row (wtype) with one activation row (its partner)."""
+def vec_dot_active(int wtype, const uint8_t[::1] w, const uint8_t[::1] a, int64_t n, bint single_row=False):
+    """The active path's dot of one weight row (wtype) with one activation row (its partner).
+    single_row: the kernel mul_mat uses for a single activation row (vec_dot_gemv where set)."""
     _check_type(wtype)
     cdef pg_vec_dot_fn fn = pg_active_kernels.vec_dot[wtype]
+    if single_row and pg_active_kernels.vec_dot_gemv[wtype] != NULL:
+        fn = pg_active_kernels.vec_dot_gemv[wtype]
     cdef int atype = pg_type_traits_table[wtype].vec_dot_type
     if fn == NULL or atype < 0:
         raise ValueError(f"no dot kernel for {pg_type_traits_table[wtype].name.decode()}")
@@ -76,6 +79,23 @@ def vec_dot_active(int wtype, const uint8_t[::1] w, const uint8_t[::1] a, int64_
     cdef float s = 0.0
     if n == 0:
         return 0.0
+    with nogil:
+        fn(<int>n, &s, &w[0], &a[0])
+    return s
+
+
+def vec_dot_gemv_ref(int wtype, const uint8_t[::1] w, const uint8_t[::1] a, int64_t n):
+    """The portable single-row (ggml vec_dot order) F32/F16 dot: ground truth of vec_dot_gemv."""
+    cdef pg_vec_dot_fn fn
+    if wtype == 0:
+        fn = pg_vec_dot_f32_gemv_ref
+    elif wtype == 1:
+        fn = pg_vec_dot_f16_gemv_ref
+    else:
+        raise ValueError("single-row reference kernels exist for F32 and F16 only")
+    _check_sizes(wtype, n, w.shape[0])
+    _check_sizes(wtype, n, a.shape[0])
+    cdef float s = 0.0
     with nogil:
         fn(<int>n, &s, &w[0], &a[0])
     return s

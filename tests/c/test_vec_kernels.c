@@ -104,8 +104,10 @@ static void test_path(const pg_kernels *k) {
             ok = same_float(pg_vec_max_f32_ref(n, x), k->vec_max_f32(n, x));
             report(p, "max_f32", n, dn, ok);
 
+            /* sum_sq: float squares added in order in double (llama.cpp's rms_norm) on every
+             * path, so bit-identical, overflowed squares (inf) included */
             double sa = pg_vec_sum_sq_f32_ref(n, x), sb = k->vec_sum_sq_f32(n, x);
-            ok = fabs(sa - sb) <= 1e-12 * fabs(sa);
+            ok = sa == sb || (sa != sa && sb != sb);
             report(p, "sum_sq_f32", n, dn, ok);
 
             /* soft_max: y = exp(x - max), a few ulp from libm's expf; sum within float rounding */
@@ -179,7 +181,8 @@ static int measure_exp(const pg_kernels *k) {
     printf("exp on %-6s: max %.0f ulp vs expf (at x=%g), %.0f ulp vs exact, over [%g, %g]; "
            "subnormal results max abs error %.3g\n",
            k->path, max_ulp_libm, worst_x, max_ulp_exact, lo, hi, max_abs_sub);
-    int ok = max_ulp_exact <= 2 && max_abs_sub <= 1.5e-45;
+    /* llama.cpp's exp (ours on SIMD paths) rounds twice for subnormal results: <= 2^-148 */
+    int ok = max_ulp_exact <= 2 && max_abs_sub <= 0x1p-148;
     report(k->path, "exp accuracy", total, "more than 2 ulp", ok);
     return ok;
 }

@@ -1,0 +1,151 @@
+/* Tiles of dot products (pg_vec_dot_tile, kernels.h) on every SIMD path this build has: each
+ * output must be bit-identical to the same path's vec_dot on that (weight row, activation row)
+ * pair — for every type with a vec_dot, every tile shape nr x nc up to PG_TILE_ROWS x
+ * PG_TILE_COLS, row lengths of 1 to 18 blocks, strided rows and outputs, quantized and raw-byte
+ * weights. Outputs outside the tile must stay untouched. A SIMD path must carry its own tile
+ * kernels for the types of the real models, or the comparison would prove nothing. */
+#include <stdlib.h>
+
+#include "harness.h"
+#include "kernels.h"
+#if defined(__aarch64__)
+#include "arch/arm/quants_neon.h"
+#endif
+
+#define MAX_N (18 * 256)
+#define ROW_PAD 40                 /* bytes between rows beyond the row itself: strides tested */
+#define OUT_STRIDE_FLOATS (PG_TILE_ROWS + 3)
+
+static const pg_type_traits *traits(int type) { return &pg_type_traits_table[type]; }
+
+/* the types of the real models, which a SIMD path must tile itself */
+static const int MODEL_TYPES[] = {PG_TYPE_Q4_0, PG_TYPE_Q4_1, PG_TYPE_Q5_0, PG_TYPE_Q8_0, PG_TYPE_Q4_K, PG_TYPE_Q6_K};
+#define N_MODEL_TYPES (int)(sizeof MODEL_TYPES / sizeof MODEL_TYPES[0])
+
+enum { DATA_QUANTIZED, DATA_RAW, N_DATA };
+
+/* byte offsets of a block's f16 scale fields (block layouts in quants/blocks.h); -1 ends */
+static const int *f16_fields(int type) {
+    static const int D0[] = {0, -1}, D0_M2[] = {0, 2, -1}, Q2_K[] = {80, 82, -1}, Q3_K[] = {108, -1},
+                     Q6_K[] = {208, -1}, NONE[] = {-1};
+    switch (type) {
+    case PG_TYPE_Q4_0: case PG_TYPE_Q5_0: case PG_TYPE_Q8_0: return D0;
+    case PG_TYPE_Q4_1: case PG_TYPE_Q5_1: case PG_TYPE_Q4_K: case PG_TYPE_Q5_K: return D0_M2;
+    case PG_TYPE_Q2_K: return Q2_K;
+    case PG_TYPE_Q3_K: return Q3_K;
+    case PG_TYPE_Q6_K: return Q6_K;
+    default: return NONE;
+    }
+}
+
+/* one weight row: the type's quantizer on gaussian floats of a random magnitude per row, or
+ * (quantized types) random bytes everywhere but finite f16 scale fields */
+static void make_weight_row(int type, uint8_t *row, int n, int kind) {
+    static float f[MAX_N];
+    const float scale = powf(10.0f, rand_uniform(-2.0f, 2.0f));
+    if (kind == DATA_RAW && traits(type)->is_quantized) {
+        const size_t bsize = traits(type)->type_size;
+        const int nblocks = n / (int)traits(type)->blck_size;
+        rand_bytes(row, pg_row_size(type, n));
+        for (int b = 0; b < nblocks; b++)
+            for (const int *off = f16_fields(type); *off >= 0; off++) {
+                const uint16_t h = pg_fp32_to_fp16(rand_uniform(-2.0f, 2.0f) * scale * 0.01f);
+                memcpy(row + b * bsize + *off, &h, 2);
+            }
+        return;
+    }
+    for (int i = 0; i < n; i++) f[i] = rand_normal() * scale;
+    traits(type)->from_float_ref(f, row, n);
+}
+
+static void test_type(const pg_kernels *k, int type) {
+    static uint8_t w[PG_TILE_ROWS][MAX_N * 4 + ROW_PAD], a[PG_TILE_COLS][MAX_N * 4 + ROW_PAD];
+    static float act[MAX_N];
+    static const int BLOCKS[] = {1, 2, 3, 5, 17, 18};
+    static const int FLOAT_N[] = {8, 16, 24, 37, 69, 576};
+    const int partner = traits(type)->vec_dot_type;
+    const int blck = (int)traits(type)->blck_size;
+    int worst_ok = 1;
+    for (int bi = 0; bi < 6; bi++) {
+        const int n = blck == 1 ? FLOAT_N[bi] : BLOCKS[bi] * blck;
+        if (n > MAX_N) continue;
+        const size_t wrow = pg_row_size(type, n) + ROW_PAD, arow = pg_row_size(partner, n) + ROW_PAD;
+        /* rows in one buffer each, at the padded strides */
+        static uint8_t wbuf[PG_TILE_ROWS * (MAX_N * 4 + ROW_PAD)], abuf[PG_TILE_COLS * (MAX_N * 4 + ROW_PAD)];
+        for (int kind = 0; kind < N_DATA; kind++) {
+            for (int r = 0; r < PG_TILE_ROWS; r++) {
+                make_weight_row(type, w[r], n, kind);
+                memcpy(wbuf + r * wrow, w[r], wrow - ROW_PAD);
+            }
+            for (int c = 0; c < PG_TILE_COLS; c++) {
+                for (int i = 0; i < n; i++) act[i] = rand_normal() * 2.0f;
+                k->from_float[partner](act, a[c], n);
+                memcpy(abuf + c * arow, a[c], arow - ROW_PAD);
+            }
+            float want[PG_TILE_COLS][PG_TILE_ROWS];
+            for (int c = 0; c < PG_TILE_COLS; c++)
+                for (int r = 0; r < PG_TILE_ROWS; r++) k->vec_dot[type](n, &want[c][r], w[r], a[c]);
+            for (int nr = 1; nr <= PG_TILE_ROWS; nr++) {
+                for (int nc = 1; nc <= PG_TILE_COLS; nc++) {
+                    float out[PG_TILE_COLS * OUT_STRIDE_FLOATS];
+                    const float sentinel = -12345.0f;
+                    for (int i = 0; i < PG_TILE_COLS * OUT_STRIDE_FLOATS; i++) out[i] = sentinel;
+                    pg_vec_dot_tile(k, type, n, out, OUT_STRIDE_FLOATS * sizeof(float), wbuf, wrow, abuf, arow, nr, nc);
+                    int ok = 1, untouched = 1;
+                    for (int c = 0; c < PG_TILE_COLS; c++)
+                        for (int i = 0; i < OUT_STRIDE_FLOATS; i++) {
+                            const float got = out[c * OUT_STRIDE_FLOATS + i];
+                            if (c < nc && i < nr) ok &= same_float(got, want[c][i]);
+                            else untouched &= got == sentinel;
+                        }
+                    check(ok, "%s tile %s n=%d %dx%d %s: differs from vec_dot", k->path, traits(type)->name, n, nr,
+                          nc, kind == DATA_RAW ? "raw codes" : "quantized");
+                    check(untouched, "%s tile %s n=%d %dx%d: wrote outside the tile", k->path, traits(type)->name,
+                          n, nr, nc);
+                    worst_ok &= ok;
+                }
+            }
+        }
+    }
+    printf("  %-6s tile %-5s %s: %s\n", k->path, traits(type)->name,
+           k->vec_dot_tile[type] ? "own kernel" : "vec_dot loop", worst_ok ? "bit-identical" : "DIFFERS");
+}
+
+static void test_path(const pg_kernels *k, int must_have_tiles) {
+    printf("path %s\n", k->path);
+    if (must_have_tiles)
+        for (int i = 0; i < N_MODEL_TYPES; i++)
+            check(k->vec_dot_tile[MODEL_TYPES[i]] != NULL, "%s has no tile kernel for %s", k->path,
+                  traits(MODEL_TYPES[i])->name);
+    for (int t = 0; t < PG_TYPE_COUNT; t++)
+        if (k->vec_dot[t] && traits(t)->vec_dot_type >= 0) test_type(k, t);
+}
+
+int main(void) {
+    static pg_kernels scalar, simd;
+    rand_seed(20250107);
+    pg_kernels_fill_scalar(&scalar);
+    test_path(&scalar, 0);
+#if defined(__x86_64__)
+    if (strcmp(pg_best_simd_path(), "avx2") == 0) {
+        simd = scalar;
+        pg_kernels_fill_avx2(&simd);
+        test_path(&simd, 1);
+    } else {
+        printf("note: no AVX2+FMA+F16C on this CPU, only the scalar path tested\n");
+    }
+#elif defined(__aarch64__)
+    simd = scalar;
+    pg_kernels_fill_neon(&simd);
+    test_path(&simd, 0);
+    if (pg_cpu_has_arm_dotprod()) {
+        static pg_kernels widen;
+        widen = scalar;
+        pg_kernels_fill_neon(&widen);
+        pg_fill_neon_quant_flavour(&widen, 0);
+        widen.path = "neon-widen";
+        test_path(&widen, 0);
+    }
+#endif
+    return harness_report();
+}

@@ -1,0 +1,67 @@
+"""mul_mat computes its outputs in tiles (pg_vec_dot_tile, csrc/kernels.h); every output must be
+bit-identical to the active path's vec_dot on that (weight row, quantized activation row) pair,
+for tile edges of every size (rows and activation counts not multiples of the tile), 1-3 threads,
+every SIMD path. A single activation row uses the single-row kernel (vec_dot_gemv, ggml's
+vec_dot order for F32/F16). tests/c/test_tile_kernels.c checks the tile kernels exhaustively."""
+import numpy as np
+import pytest
+
+import pyggml
+from pyggml import GGMLType as T
+from pyggml import _core, ops
+from pyggml.quants import quantize, quantize_row_activation
+from pyggml.types import traits
+
+WEIGHT_TYPES = [T.F32, T.F16, T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1, T.Q8_0, T.Q4_K, T.Q6_K]
+PATHS = sorted({"scalar", _core.best_simd_path()})
+
+
+def _mul_mat(raw, wtype, k, n_out, acts, n_threads):
+    ctx = pyggml.Context(64 << 20)
+    w = ctx.new_tensor_2d(wtype, k, n_out)
+    w.set_bytes(raw)
+    a = ctx.new_tensor_2d(T.F32, k, acts.shape[0])
+    a.set(acts)
+    out = ops.mul_mat(ctx, w, a)
+    pyggml.Graph(ctx).build_forward_expand(out).compute(n_threads=n_threads)
+    return out.numpy().copy()
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("wtype", WEIGHT_TYPES, ids=lambda t: t.name)
+@pytest.mark.parametrize("n_out,m", [(1, 1), (7, 1), (35, 1), (18, 3), (37, 6), (33, 19)])
+@pytest.mark.parametrize("n_threads", [1, 3])
+def test_mul_mat_outputs_equal_vec_dot_bitwise(path, wtype, n_out, m, n_threads):
+    pyggml.set_simd_path(path)
+    try:
+        rng = np.random.default_rng(int(wtype) * 1000 + n_out * 10 + m)
+        k = 512 if traits(wtype).block_size == 256 else 160
+        w = rng.standard_normal((n_out, k)).astype(np.float32) * rng.uniform(0.01, 3.0, size=(n_out, 1)).astype(np.float32)
+        raw = w.view(np.uint8) if wtype == T.F32 else quantize(w, wtype)
+        raw = np.ascontiguousarray(raw).reshape(n_out, -1)
+        acts = rng.standard_normal((m, k)).astype(np.float32) * 2.0
+        got = _mul_mat(raw, wtype, k, n_out, acts, n_threads)
+
+        vdt = traits(wtype).vec_dot_type
+        want = np.empty((m, n_out), dtype=np.float32)
+        for j, row in enumerate(acts):
+            a_row = row.view(np.uint8) if vdt == T.F32 else quantize_row_activation(row, vdt)
+            for i in range(n_out):
+                want[j, i] = _core.vec_dot_active(int(wtype), raw[i], a_row, k, m == 1)
+        assert np.array_equal(got.view(np.uint32), want.view(np.uint32)), np.argwhere(got != want)[:5]
+    finally:
+        pyggml.set_simd_path(_core.best_simd_path())
+
+
+@pytest.mark.parametrize("wtype", [T.F32, T.F16], ids=lambda t: t.name)
+@pytest.mark.parametrize("k", [32, 64, 96, 576, 37, 100])
+def test_single_row_kernel_matches_its_reference(wtype, k):
+    """vec_dot_gemv (AVX2) equals the portable gemv reference bit for bit, tails included."""
+    pyggml.set_simd_path(_core.best_simd_path())
+    rng = np.random.default_rng(k)
+    dtype = np.float32 if wtype == T.F32 else np.float16
+    x = (rng.standard_normal(k) * 3).astype(dtype).view(np.uint8)
+    y = (rng.standard_normal(k) * 3).astype(dtype).view(np.uint8)
+    got = _core.vec_dot_active(int(wtype), x, y, k, True)
+    want = _core.vec_dot_gemv_ref(int(wtype), x, y, k)
+    assert np.float32(got).view(np.uint32) == np.float32(want).view(np.uint32)
