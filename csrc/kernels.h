@@ -57,6 +57,9 @@ typedef struct {
      * goes through its GEMM (one accumulator), so F32/F16 need their own order to match it bit
      * for bit (csrc/quants/gemv_ref.c, arch/x86/gemv_avx2.c). NULL: same as vec_dot. */
     pg_vec_dot_fn vec_dot_gemv[PG_TYPE_COUNT];
+    /* which activation rows take vec_dot_gemv: 0 = only a lone row (M == 1); g > 0 = the last
+     * M % g rows (llama.cpp's repacked GEMM takes rows in groups of g, its GEMV the rest) */
+    uint8_t gemv_group[PG_TYPE_COUNT];
     pg_from_float_fn from_float[PG_TYPE_COUNT];/* quantize a row (activations, F16 cache) */
     pg_to_float_fn to_float[PG_TYPE_COUNT];    /* dequantize a row (get_rows, cpy) */
     /* F32 vector primitives used by the ops (csrc/ops/vec_scalar.c, arch/{x86,arm}/vec_*.c).

@@ -1,8 +1,8 @@
 """mul_mat computes its outputs in tiles (pg_vec_dot_tile, csrc/kernels.h); every output must be
 bit-identical to the active path's vec_dot on that (weight row, quantized activation row) pair,
 for tile edges of every size (rows and activation counts not multiples of the tile), 1-3 threads,
-every SIMD path. A single activation row uses the single-row kernel (vec_dot_gemv, ggml's
-vec_dot order for F32/F16). tests/c/test_tile_kernels.c checks the tile kernels exhaustively."""
+every SIMD path. Rows llama.cpp computes with its GEMV (a lone row; the last M % 4 of a repacked
+type) use the single-row kernel vec_dot_gemv instead. tests/c/test_tile_kernels.c checks the tile kernels exhaustively."""
 import numpy as np
 import pytest
 
@@ -44,10 +44,11 @@ def test_mul_mat_outputs_equal_vec_dot_bitwise(path, wtype, n_out, m, n_threads)
 
         vdt = traits(wtype).vec_dot_type
         want = np.empty((m, n_out), dtype=np.float32)
+        first_gemv = _core.gemv_first_row(int(wtype), m)
         for j, row in enumerate(acts):
             a_row = row.view(np.uint8) if vdt == T.F32 else quantize_row_activation(row, vdt)
             for i in range(n_out):
-                want[j, i] = _core.vec_dot_active(int(wtype), raw[i], a_row, k, m == 1)
+                want[j, i] = _core.vec_dot_active(int(wtype), raw[i], a_row, k, j >= first_gemv)
         assert np.array_equal(got.view(np.uint32), want.view(np.uint32)), np.argwhere(got != want)[:5]
     finally:
         pyggml.set_simd_path(_core.best_simd_path())

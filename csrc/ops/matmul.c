@@ -11,8 +11,9 @@
  * activation column while both stay in cache. A chunk is computed in tiles of PG_TILE_ROWS x
  * PG_TILE_COLS by pg_vec_dot_tile (kernels.h): every output is the value vec_dot gives it, the
  * tile only overlaps independent outputs and reuses each loaded block.
- * A single activation row (M = 1) is what llama.cpp computes with ggml's vec_dot rather than its
- * GEMM; where those orders differ (F32/F16) the row goes through vec_dot_gemv instead. */
+ * Where a path has vec_dot_gemv for the type, rows that llama.cpp computes with its GEMV rather
+ * than its GEMM (a lone row; for repacked types the last M % gemv_group rows) go through it:
+ * the orders differ (F32/F16, Q4_K), or one row streams faster that way (Q8_0, Q4_1). */
 #include "threadpool.h"
 
 #define PG_MM_ROWS 16
@@ -69,7 +70,10 @@ void pg_forward_mul_mat(const pg_compute_params *p, pg_tensor *dst) {
     const int64_t n_chunks = per_batch * ne12 * ne13;
     const int64_t r2 = ne12 / src0->ne[2], r3 = ne13 / src0->ne[3];
 
-    pg_vec_dot_fn gemv = M == 1 ? p->k->vec_dot_gemv[src0->type] : NULL;
+    /* activation rows [0, M_tiled) go through tiles, the rest through vec_dot_gemv */
+    pg_vec_dot_fn gemv = p->k->vec_dot_gemv[src0->type];
+    const int group = p->k->gemv_group[src0->type];
+    const int64_t M_tiled = !gemv ? M : group ? M - M % group : (M == 1 ? 0 : M);
     for (int64_t c = p->ith; c < n_chunks; c = atomic_fetch_add(chunk_next, 1)) {
         const int64_t batch = c / per_batch, in_batch = c % per_batch;
         const int64_t i12 = batch % ne12, i13 = batch / ne12;
@@ -80,12 +84,13 @@ void pg_forward_mul_mat(const pg_compute_params *p, pg_tensor *dst) {
         const char *w = (const char *)src0->data + (i12 / r2) * src0->nb[2] + (i13 / r3) * src0->nb[3];
         const char *a = act + i12 * act_b2 + i13 * act_b3;
         char *d = (char *)dst->data + i12 * dst->nb[2] + i13 * dst->nb[3];
-        if (gemv) {
-            for (int64_t ir = ir0; ir < ir1; ir++) gemv((int)K, (float *)d + ir, w + ir * src0->nb[1], a);
-            continue;
+        for (int64_t ic = ic0 > M_tiled ? ic0 : M_tiled; ic < ic1; ic++) {
+            float *out = (float *)(d + ic * dst->nb[1]);
+            for (int64_t ir = ir0; ir < ir1; ir++) gemv((int)K, out + ir, w + ir * src0->nb[1], a + ic * act_row);
         }
-        for (int64_t ic = ic0; ic < ic1; ic += PG_TILE_COLS) {
-            const int nc = (int)(ic1 - ic < PG_TILE_COLS ? ic1 - ic : PG_TILE_COLS);
+        const int64_t ic_end = ic1 < M_tiled ? ic1 : M_tiled;
+        for (int64_t ic = ic0; ic < ic_end; ic += PG_TILE_COLS) {
+            const int nc = (int)(ic_end - ic < PG_TILE_COLS ? ic_end - ic : PG_TILE_COLS);
             float *out = (float *)(d + ic * dst->nb[1]);
             const char *y = a + ic * act_row;
             for (int64_t ir = ir0; ir < ir1; ir += PG_TILE_ROWS) {

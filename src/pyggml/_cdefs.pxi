@@ -66,6 +66,7 @@ cdef extern from "kernels.h":
         const char *path
         pg_vec_dot_fn vec_dot[40]
         pg_vec_dot_fn vec_dot_gemv[40]
+        uint8_t gemv_group[40]
         pg_from_float_fn from_float[40]
         pg_to_float_fn to_float[40]
     const pg_kernels *pg_active_kernels

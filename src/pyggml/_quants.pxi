@@ -99,3 +99,15 @@ def vec_dot_gemv_ref(int wtype, const uint8_t[::1] w, const uint8_t[::1] a, int6
     with nogil:
         fn(<int>n, &s, &w[0], &a[0])
     return s
+
+
+def gemv_first_row(int wtype, int64_t m):
+    """mul_mat of m activation rows on the active path: rows from this index on go through the
+    single-row kernel (vec_dot_gemv), the rows before it through the tiles (csrc/ops/matmul.c)."""
+    _check_type(wtype)
+    if pg_active_kernels.vec_dot_gemv[wtype] == NULL:
+        return m
+    cdef int group = pg_active_kernels.gemv_group[wtype]
+    if group:
+        return m - m % group
+    return 0 if m == 1 else m

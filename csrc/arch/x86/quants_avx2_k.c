@@ -3,7 +3,10 @@
  * unsigned, then the offset removed through the activation's bsums), reduce them to one int,
  * and apply the float scales with the reference's formula (the compiler may fuse a multiply-add,
  * so the last bit can differ). Chunk c (elements 32c..32c+31) covers
- * the 16-element groups 2c and 2c + 1 or the 32-element group c. */
+ * the 16-element groups 2c and 2c + 1 or the 32-element group c. Q4_K follows llama.cpp's
+ * float order exactly (see below); the others use the single-row formula above. */
+#include <math.h>
+
 #include "arch/k_scales.h"
 #include "arch/x86/quants_avx2.h"
 #include "arch/x86/simd_avx2.h"
@@ -85,27 +88,60 @@ static inline float k_superblock(int32_t isum, int32_t summs, pg_fp16 d, pg_fp16
     return (yd * fp16_to_f32(d)) * (float)isum - (yd * fp16_to_f32(dmin)) * (float)summs;
 }
 
+/* Q4_K as llama.cpp computes it on AVX2, where every Q4_K matrix with rows % 8 == 0 is
+ * repacked (8-row interleave) and multiplied by its GEMM (activation rows in groups of 4) or
+ * GEMV (the remaining rows). Both keep two float accumulators per output, scale terms and min
+ * terms, and return scale_acc - min_acc; they differ in how often they round:
+ *   GEMM: per 64 elements (groups 2c, 2c + 1)  acc = fma(isum_c, yd * d, acc), same for mins
+ *   GEMV: per super-block                      acc = fma(isum, yd * d, acc), same for mins */
+typedef struct { int32_t scaled[4], mins[4]; } q4_K_pair_sums;
+
+static inline void q4_K_superblock_sums(const block_q4_K *x, const block_q8_K *y, q4_K_pair_sums *out) {
+    const __m256i mask4 = _mm256_set1_epi8(0x0f);
+    uint32_t words[4];
+    k_scales_mins_6bit(x->scales, words);
+    const uint8_t *sm = (const uint8_t *)words;   /* bytes 0..7 scales, 8..15 mins */
+    const __m128i sm_vec = words_to_bytes_16(words);
+    for (int c = 0; c < 4; c++) {               /* 32 code bytes: group 2c low, 2c + 1 high nibbles */
+        const __m256i bytes = load_32(x->qs + 32 * c);
+        const __m256i lo = _mm256_and_si256(bytes, mask4);
+        const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), mask4);
+        out->scaled[c] = hsum_i32x8(_mm256_add_epi32(
+            mul_sum_scaled_16(lo, y->qs + 64 * c, scale_pair_i16(sm_vec, 2 * c, 2 * c)),
+            mul_sum_scaled_16(hi, y->qs + 64 * c + 32, scale_pair_i16(sm_vec, 2 * c + 1, 2 * c + 1))));
+        out->mins[c] = sm[8 + 2 * c] * (y->bsums[4 * c] + y->bsums[4 * c + 1]) +
+                       sm[8 + 2 * c + 1] * (y->bsums[4 * c + 2] + y->bsums[4 * c + 3]);
+    }
+}
+
 void pg_vec_dot_q4_K_q8_K_avx2(int n, float *s, const void *vx, const void *vy) {
     const block_q4_K *x = vx;
     const block_q8_K *y = vy;
-    const __m256i mask4 = _mm256_set1_epi8(0x0f);
-    float sumf = 0.0f;
+    float acc = 0.0f, acc_min = 0.0f;
     for (int ib = 0; ib < n / QK_K; ib++) {
-        uint32_t words[4];
-        k_scales_mins_6bit(x[ib].scales, words);
-        const __m128i sm = words_to_bytes_16(words);   /* 8 scales, 8 mins */
-        const int8_t *q8 = y[ib].qs;
-        __m256i acc = _mm256_setzero_si256();
-        for (int c = 0; c < 4; c++) {           /* 32 code bytes: group 2c low, 2c + 1 high nibbles */
-            const __m256i bytes = load_32(x[ib].qs + 32 * c);
-            const __m256i lo = _mm256_and_si256(bytes, mask4);
-            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), mask4);
-            acc = _mm256_add_epi32(acc, mul_sum_scaled_16(lo, q8 + 64 * c, scale_pair_i16(sm, 2 * c, 2 * c)));
-            acc = _mm256_add_epi32(acc, mul_sum_scaled_16(hi, q8 + 64 * c + 32, scale_pair_i16(sm, 2 * c + 1, 2 * c + 1)));
+        q4_K_pair_sums sums;
+        q4_K_superblock_sums(&x[ib], &y[ib], &sums);
+        const float dd = fp16_to_f32(x[ib].d) * y[ib].d, dm = fp16_to_f32(x[ib].dmin) * y[ib].d;
+        for (int c = 0; c < 4; c++) {
+            acc = fmaf((float)sums.scaled[c], dd, acc);
+            acc_min = fmaf((float)sums.mins[c], dm, acc_min);
         }
-        sumf += k_superblock(hsum_i32x8(acc), k_min_term(y[ib].bsums, sm), x[ib].d, x[ib].dmin, y[ib].d);
     }
-    *s = sumf;
+    *s = acc - acc_min;
+}
+
+void pg_vec_dot_q4_K_q8_K_gemv_avx2(int n, float *s, const void *vx, const void *vy) {
+    const block_q4_K *x = vx;
+    const block_q8_K *y = vy;
+    float acc = 0.0f, acc_min = 0.0f;
+    for (int ib = 0; ib < n / QK_K; ib++) {
+        q4_K_pair_sums sums;
+        q4_K_superblock_sums(&x[ib], &y[ib], &sums);
+        const float dd = fp16_to_f32(x[ib].d) * y[ib].d, dm = fp16_to_f32(x[ib].dmin) * y[ib].d;
+        acc = fmaf((float)(sums.scaled[0] + sums.scaled[1] + sums.scaled[2] + sums.scaled[3]), dd, acc);
+        acc_min = fmaf((float)(sums.mins[0] + sums.mins[1] + sums.mins[2] + sums.mins[3]), dm, acc_min);
+    }
+    *s = acc - acc_min;
 }
 
 void pg_vec_dot_q5_K_q8_K_avx2(int n, float *s, const void *vx, const void *vy) {

@@ -30,8 +30,6 @@ static inline __m128i sum_4x8(__m256i v0, __m256i v1, __m256i v2, __m256i v3) {
 }
 
 /* the K-quant tiles (tile_avx2_k.c) */
-void pg_vec_dot_tile_q4_K_avx2(int n, float *s, size_t bs, const void *x, size_t bx, const void *y, size_t by,
-                               int nr, int nc);
 void pg_vec_dot_tile_q6_K_avx2(int n, float *s, size_t bs, const void *x, size_t bx, const void *y, size_t by,
                                int nr, int nc);
 

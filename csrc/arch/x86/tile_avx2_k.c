@@ -1,12 +1,12 @@
-/* AVX2 tiles of vec_dot for Q4_K and Q6_K (with Q8_K activations): 4 weight rows x up to 4
+/* AVX2 tiles of vec_dot for Q6_K (with Q8_K activations): 4 weight rows x up to 4
  * activation rows, in passes of 1 or 2 activation rows; the 4 rows' outputs of one activation
  * row sit in the lanes of one __m128. Per output and super-block the arithmetic is that of
  * quants_avx2_k.c: the same integer sums (exact, so reduced here for 4 rows at once), then the
  * same float operations in the same order:
- *   Q4_K  sumf += fmsub(yd * d, isum, (yd * dmin) * summs)    (GCC fuses the first product)
  *   Q6_K  sumf  = fma(d * yd, isum, sumf)
- * tests/c/test_tile_kernels.c holds every output to bit identity with vec_dot. */
-#include "arch/k_scales.h"
+ * tests/c/test_tile_kernels.c holds every output to bit identity with vec_dot.
+ * Q4_K has no tile: its vec_dot follows llama.cpp's repacked GEMM order (quants_avx2_k.c), which
+ * a tile would have to repeat; it goes through the vec_dot loop. */
 #include "arch/x86/tile_avx2.h"
 #include "kernels.h"
 #include "quants/blocks.h"
@@ -14,68 +14,8 @@
 static inline __m128i load_16(const void *p) { return _mm_loadu_si128((const __m128i *)p); }
 static inline __m256i load_32(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
 
-/* the 4 totals of 4 vectors of 4 i32 */
-static inline __m128i sum_4x4(__m128i v0, __m128i v1, __m128i v2, __m128i v3) {
-    return _mm_hadd_epi32(_mm_hadd_epi32(v0, v1), _mm_hadd_epi32(v2, v3));
-}
-
 static inline __m128 f16_lanes(pg_fp16 a, pg_fp16 b, pg_fp16 c, pg_fp16 d) {
     return _mm_setr_ps(fp16_to_f32(a), fp16_to_f32(b), fp16_to_f32(c), fp16_to_f32(d));
-}
-
-/* ---- Q4_K: 8 groups of 32, 6-bit scales and mins ---- */
-
-TILE_INLINE void tile_pass_q4_K(int nb, float *s, size_t bs, int nr, const char *const xr[4], const char *y,
-                                size_t by, const int NC) {
-    const __m256i mask4 = _mm256_set1_epi8(0x0f);
-    __m128 sumf[2] = {_mm_setzero_ps(), _mm_setzero_ps()};
-    for (int ib = 0; ib < nb; ib++) {
-        const block_q8_K *yb[2];
-        __m128i group_bsums[2];              /* bsums[2g] + bsums[2g + 1] per group g, i16 */
-        for (int c = 0; c < NC; c++) {
-            yb[c] = (const block_q8_K *)(y + c * by) + ib;
-            group_bsums[c] = _mm_hadd_epi16(load_16(yb[c]->bsums), load_16(yb[c]->bsums + 8));
-        }
-        const block_q4_K *xb[4];
-        __m256i acc[2][4];
-        __m128i min_terms[2][4];
-        for (int r = 0; r < 4; r++) {
-            xb[r] = (const block_q4_K *)xr[r] + ib;
-            uint32_t words[4];
-            k_scales_mins_6bit(xb[r]->scales, words);
-            const __m128i sm = words_to_bytes_16(words);
-            const __m128i mins_i16 = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));
-            for (int c = 0; c < NC; c++) {
-                acc[c][r] = _mm256_setzero_si256();
-                min_terms[c][r] = _mm_madd_epi16(group_bsums[c], mins_i16);
-            }
-            for (int k = 0; k < 4; k++) {           /* 32 code bytes: group 2k low, 2k + 1 high nibbles */
-                const __m256i bytes = load_32(xb[r]->qs + 32 * k);
-                const __m256i lo = _mm256_and_si256(bytes, mask4);
-                const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), mask4);
-                const __m256i scale_lo = scale_pair_i16(sm, 2 * k, 2 * k), scale_hi = scale_pair_i16(sm, 2 * k + 1, 2 * k + 1);
-                for (int c = 0; c < NC; c++) {
-                    const int8_t *q8 = yb[c]->qs + 64 * k;
-                    acc[c][r] = _mm256_add_epi32(acc[c][r], mul_sum_scaled_16(lo, q8, scale_lo));
-                    acc[c][r] = _mm256_add_epi32(acc[c][r], mul_sum_scaled_16(hi, q8 + 32, scale_hi));
-                }
-            }
-        }
-        const __m128 d = f16_lanes(xb[0]->d, xb[1]->d, xb[2]->d, xb[3]->d);
-        const __m128 dmin = f16_lanes(xb[0]->dmin, xb[1]->dmin, xb[2]->dmin, xb[3]->dmin);
-        for (int c = 0; c < NC; c++) {
-            const __m128 isum = _mm_cvtepi32_ps(sum_4x8(acc[c][0], acc[c][1], acc[c][2], acc[c][3]));
-            const __m128 summs = _mm_cvtepi32_ps(sum_4x4(min_terms[c][0], min_terms[c][1], min_terms[c][2], min_terms[c][3]));
-            const __m128 yd = _mm_set1_ps(yb[c]->d);
-            const __m128 t = _mm_fmsub_ps(_mm_mul_ps(yd, d), isum, _mm_mul_ps(_mm_mul_ps(yd, dmin), summs));
-            sumf[c] = _mm_add_ps(sumf[c], t);
-        }
-    }
-    for (int c = 0; c < NC; c++) {
-        float out[4];
-        _mm_storeu_ps(out, sumf[c]);
-        for (int r = 0; r < 4; r++) store_out(s, bs, nr, c, r, out[r]);
-    }
 }
 
 /* ---- Q6_K: code = low nibble + 2 high bits << 4, value code - 32; int8 scales per 16 ---- */
@@ -139,5 +79,4 @@ TILE_INLINE void tile_pass_q6_K(int nb, float *s, size_t bs, int nr, const char 
         if (c < nc) tile_pass_##W(n / QK_K, (float *)((char *)s + c * bs), bs, nr, rows, (const char *)y + c * by, by, 1); \
     }
 
-DEFINE_K_TILE(q4_K)
 DEFINE_K_TILE(q6_K)
