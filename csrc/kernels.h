@@ -79,6 +79,10 @@ typedef struct {
     void (*vec_swiglu_f32)(int n, float *y, const float *x, const float *g);
     void (*vec_cvt_f32_f16)(int n, uint16_t *y, const float *x);            /* F32 -> F16 */
     void (*vec_cvt_f16_f32)(int n, float *y, const uint16_t *x);            /* F16 -> F32 */
+    /* RoPE of one contiguous head: its first n_dims floats rotated in pairs — normal (2i, 2i+1)
+     * or neox (i, i + n_dims/2) — by cache = (cos_i, sin_i) interleaved per pair:
+     * y0 = fma(x0, c, -(x1 * s)), y1 = fma(x0, s, x1 * c) (llama.cpp's contraction). */
+    void (*vec_rope_f32)(int n_dims, int neox, float *y, const float *x, const float *cache);
 } pg_kernels;
 
 /* The active table. Valid after pg_kernels_init(); never NULL afterwards. */
@@ -98,6 +102,8 @@ void pg_fill_neon_quant(pg_kernels *k);     /* csrc/arch/arm/quants_neon.c */
 void pg_fill_neon_vec(pg_kernels *k);       /* csrc/arch/arm/vec_neon.c */
 void pg_fill_avx2_tile(pg_kernels *k);      /* csrc/arch/x86/tile_avx2.c */
 void pg_fill_avx2_gemv(pg_kernels *k);      /* csrc/arch/x86/gemv_avx2.c */
+void pg_fill_avx2_rope(pg_kernels *k);      /* csrc/arch/x86/rope_avx2.c */
+void pg_fill_neon_rope(pg_kernels *k);      /* csrc/arch/arm/rope_neon.c */
 
 /* The tile of k for a weight type: k->vec_dot_tile[type], or a loop over k->vec_dot[type]
  * where the path has no tile kernel (csrc/ops/vec_dot_tile.c). Same contract as the fn type. */

@@ -67,29 +67,17 @@ static void fill_cache(const rope_params *r, float pos, float *cache) {
     }
 }
 
-/* one rotated pair, with the fused multiply-adds llama.cpp's compiled C++ uses (its
- * x0*c - x1*s contracts to fma(x0, c, -(x1*s))): bit-equal to llama.cpp (docs/fidelity.md) */
-static inline void rotate_pair(float x0, float x1, float c, float s, float *y0, float *y1) {
-    *y0 = fmaf(x0, c, -(x1 * s));
-    *y1 = fmaf(x0, s, x1 * c);
-}
-
-/* one head: y = rotate(x); x has element stride s0 (in floats) */
-static void rotate_head(const rope_params *r, const float *cache, int64_t head_dim, float *y,
-                        const float *x, int64_t s0) {
-    const int half = r->n_dims / 2;
-    if (r->mode == ROPE_MODE_NEOX) {
-        for (int i = 0; i < half; i++) {
-            const float c = cache[2 * i], s = cache[2 * i + 1];
-            rotate_pair(x[i * s0], x[(i + half) * s0], c, s, &y[i], &y[i + half]);
-        }
-    } else {
-        for (int i0 = 0; i0 < r->n_dims; i0 += 2) {
-            const float c = cache[i0], s = cache[i0 + 1];
-            rotate_pair(x[i0 * s0], x[(i0 + 1) * s0], c, s, &y[i0], &y[i0 + 1]);
-        }
+/* one head: y = rotate(x); x has element stride s0 (in floats). A contiguous head goes through
+ * the dispatched vec_rope_f32; a strided one (a permuted view) is gathered into y first. */
+static void rotate_head(const pg_kernels *k, const rope_params *r, const float *cache, int64_t head_dim,
+                        float *y, const float *x, int64_t s0) {
+    if (s0 != 1) {
+        for (int64_t i = 0; i < head_dim; i++) y[i] = x[i * s0];
+        x = y;
     }
-    for (int64_t i = r->n_dims; i < head_dim; i++) y[i] = x[i * s0];
+    k->vec_rope_f32(r->n_dims, r->mode == ROPE_MODE_NEOX, y, x, cache);
+    if (x != y)
+        for (int64_t i = r->n_dims; i < head_dim; i++) y[i] = x[i];
 }
 
 size_t pg_rope_work_size(const pg_tensor *dst, int n_threads) {
@@ -111,7 +99,7 @@ void pg_forward_rope(const pg_compute_params *p, pg_tensor *dst) {
             fill_cache(&r, (float)*(const int32_t *)((const char *)pos->data + i2 * pos->nb[0]), cache);
             cached_token = i2;
         }
-        rotate_head(&r, cache, src0->ne[0], (float *)pg_row_ptr(dst, i1, i2, i3),
+        rotate_head(p->k, &r, cache, src0->ne[0], (float *)pg_row_ptr(dst, i1, i2, i3),
                     (const float *)pg_row_ptr(src0, i1, i2, i3), s0);
     }
 }

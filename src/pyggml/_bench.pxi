@@ -12,10 +12,13 @@ cdef double _monotonic_seconds() noexcept nogil:
 
 def bench_gemv(int wtype, const uint8_t[::1] weights, int64_t rows, int64_t cols,
                const uint8_t[::1] activation, float[::1] out, double min_seconds):
-    """Best seconds of one GEMV: out[r] = vec_dot(cols, weights row r, activation) for every r.
+    """Best seconds of one GEMV as mul_mat runs it for one activation row: out[r] = dot(cols,
+    weights row r, activation) through the path's single-row kernel (vec_dot_gemv) where it has
+    one, else through its tiles of 4 weight rows (vec_dot loop where it has no tile).
     weights: rows x row bytes of wtype; activation: one row of its partner type."""
     _check_type(wtype)
     cdef pg_vec_dot_fn fn = pg_active_kernels.vec_dot[wtype]
+    cdef pg_vec_dot_fn gemv = pg_active_kernels.vec_dot_gemv[wtype]
     cdef int atype = pg_type_traits_table[wtype].vec_dot_type
     if fn == NULL or atype < 0:
         raise ValueError(f"no vec_dot kernel for type {wtype} on path {simd_path()}")
@@ -35,8 +38,13 @@ def bench_gemv(int wtype, const uint8_t[::1] weights, int64_t rows, int64_t cols
     with nogil:
         while total < min_seconds or reps < 3:
             t0 = _monotonic_seconds()
-            for r in range(rows):
-                fn(<int>cols, &y[r], w + r * row_bytes, a)
+            if gemv != NULL:
+                for r in range(rows):
+                    gemv(<int>cols, &y[r], w + r * row_bytes, a)
+            else:
+                for r in range(0, rows, 4):
+                    pg_vec_dot_tile(pg_active_kernels, wtype, <int>cols, &y[r], 0, w + r * row_bytes,
+                                    row_bytes, a, 0, <int>(rows - r if rows - r < 4 else 4), 1)
             dt = _monotonic_seconds() - t0
             best = dt if dt < best else best
             total += dt

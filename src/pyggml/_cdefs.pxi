@@ -71,6 +71,8 @@ cdef extern from "kernels.h":
         pg_to_float_fn to_float[40]
     const pg_kernels *pg_active_kernels
     const char *pg_best_simd_path() nogil
+    void pg_vec_dot_tile(const pg_kernels *k, int type, int n, float *s, size_t bs, const void *x,
+                         size_t bx, const void *y, size_t by, int nr, int nc) nogil
 
 cdef extern from "quants/quants.h":
     void pg_vec_dot_f32_gemv_ref(int n, float *s, const void *x, const void *y) noexcept nogil

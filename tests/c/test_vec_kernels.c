@@ -64,6 +64,15 @@ static void test_path(const pg_kernels *k) {
             fill(x, n, kind); fill(y, n, kind); fill(g, n, DATA_SMALL);
             int ok;
 
+            /* rope: bit-identical to the ref (same fused multiply-adds), both layouts, n_dims = the
+             * even part of n; x doubles as the cos/sin cache */
+            for (int neox = 0; neox < 2; neox++) {
+                const int nd = n & ~1;
+                pg_vec_rope_f32_ref(nd, neox, a, y, x); k->vec_rope_f32(nd, neox, b, y, x);
+                ok = 1; for (int i = 0; i < nd; i++) ok &= same_float(a[i], b[i]);
+                report(p, neox ? "rope_neox_f32" : "rope_norm_f32", n, dn, ok);
+            }
+
             pg_vec_add_f32_ref(n, a, x, y); k->vec_add_f32(n, b, x, y);
             ok = 1; for (int i = 0; i < n; i++) ok &= same_float(a[i], b[i]);
             report(p, "add_f32", n, dn, ok);

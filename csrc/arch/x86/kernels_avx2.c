@@ -7,4 +7,5 @@ void pg_kernels_fill_avx2(pg_kernels *k) {
     pg_fill_avx2_vec(k);
     pg_fill_avx2_tile(k);
     pg_fill_avx2_gemv(k);
+    pg_fill_avx2_rope(k);
 }
