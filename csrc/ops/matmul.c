@@ -64,7 +64,15 @@ void pg_forward_mul_mat(const pg_compute_params *p, pg_tensor *dst) {
     pg_barrier(p);
 
     /* step 2: chunks of (weight rows × activation rows) per batch */
-    const int64_t n_row_chunks = (N + PG_MM_ROWS - 1) / PG_MM_ROWS;
+    /* few activation rows (decode): weight rows in a few long runs per thread, so each thread
+     * streams its weights sequentially (short interleaved runs defeat the prefetchers) */
+    int64_t chunk_rows = PG_MM_ROWS;
+    if (M <= PG_TILE_COLS) {
+        const int64_t runs = 4 * (int64_t)p->nth;
+        chunk_rows = (N + runs - 1) / runs;
+        chunk_rows = (chunk_rows + PG_MM_ROWS - 1) / PG_MM_ROWS * PG_MM_ROWS;
+    }
+    const int64_t n_row_chunks = (N + chunk_rows - 1) / chunk_rows;
     const int64_t n_col_chunks = (M + PG_MM_COLS - 1) / PG_MM_COLS;
     const int64_t per_batch = n_row_chunks * n_col_chunks;
     const int64_t n_chunks = per_batch * ne12 * ne13;
@@ -77,9 +85,9 @@ void pg_forward_mul_mat(const pg_compute_params *p, pg_tensor *dst) {
     for (int64_t c = p->ith; c < n_chunks; c = atomic_fetch_add(chunk_next, 1)) {
         const int64_t batch = c / per_batch, in_batch = c % per_batch;
         const int64_t i12 = batch % ne12, i13 = batch / ne12;
-        const int64_t ir0 = (in_batch % n_row_chunks) * PG_MM_ROWS;
+        const int64_t ir0 = (in_batch % n_row_chunks) * chunk_rows;
         const int64_t ic0 = (in_batch / n_row_chunks) * PG_MM_COLS;
-        const int64_t ir1 = ir0 + PG_MM_ROWS < N ? ir0 + PG_MM_ROWS : N;
+        const int64_t ir1 = ir0 + chunk_rows < N ? ir0 + chunk_rows : N;
         const int64_t ic1 = ic0 + PG_MM_COLS < M ? ic0 + PG_MM_COLS : M;
         const char *w = (const char *)src0->data + (i12 / r2) * src0->nb[2] + (i13 / r3) * src0->nb[3];
         const char *a = act + i12 * act_b2 + i13 * act_b3;
