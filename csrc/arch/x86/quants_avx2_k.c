@@ -3,8 +3,8 @@
  * unsigned, then the offset removed through the activation's bsums), reduce them to one int,
  * and apply the float scales with the reference's formula (the compiler may fuse a multiply-add,
  * so the last bit can differ). Chunk c (elements 32c..32c+31) covers
- * the 16-element groups 2c and 2c + 1 or the 32-element group c. Q4_K follows llama.cpp's
- * float order exactly (see below); the others use the single-row formula above. */
+ * the 16-element groups 2c and 2c + 1 or the 32-element group c. Q4_K and Q6_K follow
+ * llama.cpp's float order exactly (see below); the others use the single-row formula above. */
 #include <math.h>
 
 #include "arch/k_scales.h"
@@ -172,14 +172,19 @@ void pg_vec_dot_q5_K_q8_K_avx2(int n, float *s, const void *vx, const void *vy) 
 }
 
 /* ---- Q6_K: code = low nibble (ql) + 2 high bits (qh) << 4, value code - 32; int8 scales ---- */
+/* llama.cpp's AVX2 order (it runs plain vec_dot for Q6_K, no repack): per super-block 8 int
+ * lanes, lane l = the unsigned codes' scaled products of bytes 4l..4l+3 of every 32-element
+ * chunk minus 32 * (scale[2l] * bsums[2l] + scale[2l+1] * bsums[2l+1]); then per lane
+ * acc = fma(yd * d, lane, acc), and one horizontal float sum at the end. */
 void pg_vec_dot_q6_K_q8_K_avx2(int n, float *s, const void *vx, const void *vy) {
     const block_q6_K *x = vx;
     const block_q8_K *y = vy;
     const __m256i mask4 = _mm256_set1_epi8(0x0f), bits45 = _mm256_set1_epi8(0x30);
-    float sumf = 0.0f;
+    __m256 acc = _mm256_setzero_ps();
     for (int ib = 0; ib < n / QK_K; ib++) {
         const __m128i scales = load_16(x[ib].scales);
-        __m256i acc = _mm256_setzero_si256();
+        const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(load_32(y[ib].bsums), _mm256_cvtepi8_epi16(scales)), 5);
+        __m256i lanes = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {           /* 128 elements: ql[64h..], qh[32h..] */
             const __m256i ql_a = load_32(x[ib].ql + 64 * h), ql_b = load_32(x[ib].ql + 64 * h + 32);
             const __m256i qh = load_32(x[ib].qh + 32 * h);
@@ -193,11 +198,11 @@ void pg_vec_dot_q6_K_q8_K_avx2(int n, float *s, const void *vx, const void *vy) 
             };
             for (int j = 0; j < 4; j++) {
                 const int c = 4 * h + j;
-                acc = _mm256_add_epi32(acc, mul_sum_scaled_16(codes[j], y[ib].qs + 32 * c, scale_pair_i16(scales, 2 * c, 2 * c + 1)));
+                lanes = _mm256_add_epi32(lanes, mul_sum_scaled_16(codes[j], y[ib].qs + 32 * c, scale_pair_i16(scales, 2 * c, 2 * c + 1)));
             }
         }
-        const int32_t isum = hsum_i32x8(acc) - 32 * weighted_bsums(y[ib].bsums, scales);
-        sumf += (fp16_to_f32(x[ib].d) * y[ib].d) * (float)isum;
+        const float dd = y[ib].d * fp16_to_f32(x[ib].d);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(_mm256_sub_epi32(lanes, offset)), acc);
     }
-    *s = sumf;
+    *s = hsum_f32x8(acc);
 }

@@ -171,7 +171,6 @@ DEFINE_TILE(q5_1, QK5_1)
 DEFINE_TILE(q8_0, QK8_0)
 
 void pg_fill_avx2_tile(pg_kernels *k) {
-    k->vec_dot_tile[PG_TYPE_Q6_K] = pg_vec_dot_tile_q6_K_avx2;
     k->vec_dot_tile[PG_TYPE_Q4_0] = pg_vec_dot_tile_q4_0_avx2;
     k->vec_dot_tile[PG_TYPE_Q4_1] = pg_vec_dot_tile_q4_1_avx2;
     k->vec_dot_tile[PG_TYPE_Q5_0] = pg_vec_dot_tile_q5_0_avx2;

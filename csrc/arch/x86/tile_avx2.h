@@ -1,5 +1,5 @@
-/* Shared parts of the AVX2 tile kernels (tile_avx2.c: 32-element block types, tile_avx2_k.c:
- * K-quants): row pointers, output stores, integer reductions of 4 or 8 vectors at once. */
+/* Shared parts of the AVX2 tile kernels (tile_avx2.c, 32-element block types): row pointers,
+ * output stores, integer reductions of 4 or 8 vectors at once. */
 #ifndef PG_TILE_AVX2_H
 #define PG_TILE_AVX2_H
 
@@ -28,9 +28,5 @@ static inline __m128i sum_4x8(__m256i v0, __m256i v1, __m256i v2, __m256i v3) {
     const __m256i h = hadd_4x8(v0, v1, v2, v3);
     return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
 }
-
-/* the K-quant tiles (tile_avx2_k.c) */
-void pg_vec_dot_tile_q6_K_avx2(int n, float *s, size_t bs, const void *x, size_t bx, const void *y, size_t by,
-                               int nr, int nc);
 
 #endif
