@@ -21,8 +21,9 @@
  * afterwards in double.
  * Masked-out positions skip their dot product; a query whose every position is masked gets zeros.
  *
- * Work: (head, query) pairs split across threads, head fastest so the heads of one GQA group
- * run back to back on cached K/V rows.
+ * Work: queries strided across threads (balanced under the causal mask); per kv head, the
+ * heads of its GQA group run back to back on the same K/V rows. With fewer queries than
+ * threads (decode), the (query, head) pairs are split instead.
  * Per-thread scratch (cache-line padded): lanes[32][DV], scores[n_kv], q as F32 [DK] and as
  * F16 [DK] (K F16 is dotted with q converted to F16, by the dispatched F16 vec_dot). */
 #include <math.h>
@@ -30,46 +31,74 @@
 #include "ops/op_util.h"
 
 #define PV_LANES 8        /* batch: one 8-lane accumulator */
+#define FA_KV_COPY_MAX (4u << 20)   /* bytes of one kv head's K and V as F32, per thread */
 #define PV_LANES_ONE 32   /* single query: four 8-lane accumulators */
 
 typedef struct {
     float *lanes, *scores, *q32;
     uint16_t *q16;
+    float *kv32;      /* batch with F16 K/V: K then V of one kv head as F32, or NULL */
 } fa_scratch;
 
-static size_t fa_part_bytes(int64_t dk, int64_t dv, int64_t n_kv, size_t *off_scores, size_t *off_q32,
-                            size_t *off_q16) {
+/* A batch with F16 K and V converts each kv head's K and V to F32 once per thread (exact) and
+ * dots/accumulates in F32: the same fused operations on the same values as the F16 kernels of
+ * the path (vec_dot[F16] = vec_dot[F32] of the converted rows, vec_mad likewise), so the same
+ * results, without converting every row again for every query and every head of a GQA group. */
+static size_t kv_copy_bytes(const pg_tensor *dst) {
+    const pg_tensor *q = dst->src[0], *k = dst->src[1], *v = dst->src[2];
+    if (q->ne[2] == 1 || k->type != PG_TYPE_F16 || v->type != PG_TYPE_F16) return 0;
+    const size_t n = (size_t)k->ne[2] * (size_t)(k->ne[0] + v->ne[0]) * sizeof(float);
+    return n <= FA_KV_COPY_MAX ? n : 0;
+}
+
+static size_t fa_part_bytes(int64_t dk, int64_t dv, int64_t n_kv, size_t kv_bytes, size_t *off_scores,
+                            size_t *off_q32, size_t *off_q16, size_t *off_kv) {
     *off_scores = pg_round_up_line((size_t)PV_LANES_ONE * (size_t)dv * sizeof(float));
     *off_q32 = *off_scores + pg_round_up_line((size_t)n_kv * sizeof(float));
     *off_q16 = *off_q32 + pg_round_up_line((size_t)dk * sizeof(float));
-    return *off_q16 + pg_round_up_line((size_t)dk * sizeof(uint16_t));
+    *off_kv = *off_q16 + pg_round_up_line((size_t)dk * sizeof(uint16_t));
+    return *off_kv + pg_round_up_line(kv_bytes);
 }
 
 size_t pg_flash_attn_work_size(const pg_tensor *dst, int n_threads) {
-    size_t a, b, c;
-    return pg_scratch_size(fa_part_bytes(dst->src[0]->ne[0], dst->ne[0], dst->src[1]->ne[2], &a, &b, &c), n_threads);
+    size_t a, b, c, d;
+    return pg_scratch_size(fa_part_bytes(dst->src[0]->ne[0], dst->ne[0], dst->src[1]->ne[2], kv_copy_bytes(dst),
+                                         &a, &b, &c, &d), n_threads);
 }
 
-static fa_scratch thread_scratch(const pg_compute_params *p, int64_t dk, int64_t dv, int64_t n_kv) {
-    size_t off_scores, off_q32, off_q16;
-    char *base = pg_thread_scratch(p, fa_part_bytes(dk, dv, n_kv, &off_scores, &off_q32, &off_q16));
+static fa_scratch thread_scratch(const pg_compute_params *p, const pg_tensor *dst) {
+    size_t off_scores, off_q32, off_q16, off_kv;
+    const size_t kv_bytes = kv_copy_bytes(dst);
+    char *base = pg_thread_scratch(p, fa_part_bytes(dst->src[0]->ne[0], dst->ne[0], dst->src[1]->ne[2], kv_bytes,
+                                                     &off_scores, &off_q32, &off_q16, &off_kv));
     return (fa_scratch){(float *)base, (float *)(base + off_scores), (float *)(base + off_q32),
-                        (uint16_t *)(base + off_q16)};
+                        (uint16_t *)(base + off_q16), kv_bytes ? (float *)(base + off_kv) : NULL};
+}
+
+/* kv head hk of batch i3 into w->kv32: K rows (dk floats each), then V rows (dv each) */
+static void copy_kv_head(const pg_compute_params *p, const pg_tensor *k, const pg_tensor *v, int64_t hk,
+                         int64_t i3, float *kv32) {
+    const int64_t n_kv = k->ne[2], dk = k->ne[0], dv = v->ne[0];
+    for (int64_t j = 0; j < n_kv; j++) {
+        p->k->vec_cvt_f16_f32((int)dk, kv32 + j * dk, (const uint16_t *)pg_row_ptr(k, hk, j, i3 % k->ne[3]));
+        p->k->vec_cvt_f16_f32((int)dv, kv32 + n_kv * dk + j * dv, (const uint16_t *)pg_row_ptr(v, hk, j, i3 % v->ne[3]));
+    }
 }
 
 /* scores[j] of kv positions t0 .. t0+n; returns their max (-INF if all masked) */
 static float tile_scores(const pg_compute_params *p, const pg_tensor *k, int64_t hk, int64_t i3k,
                          int64_t t0, int n, const float *mask_row, const void *q, float scale,
-                         float softcap, float *scores, int single_query) {
+                         float softcap, float *scores, int single_query,
+                         const float *k32) {
     const int dk = (int)k->ne[0];
     pg_vec_dot_fn dot = single_query && p->k->vec_dot_gemv[k->type] ? p->k->vec_dot_gemv[k->type]
-                                                                     : p->k->vec_dot[k->type];
+                                                                     : p->k->vec_dot[k32 ? PG_TYPE_F32 : k->type];
     float max = -INFINITY;
     for (int j = 0; j < n; j++) {
         const float m = mask_row ? mask_row[t0 + j] : 0.0f;
         if (m == -INFINITY) { scores[j] = -INFINITY; continue; }
         float s;
-        dot(dk, &s, pg_row_ptr(k, hk, t0 + j, i3k), q);
+        dot(dk, &s, k32 ? (const void *)(k32 + (t0 + j) * dk) : pg_row_ptr(k, hk, t0 + j, i3k), q);
         s *= scale;
         if (softcap != 0.0f) s = softcap * tanhf(s / softcap);
         s += m;
@@ -101,7 +130,7 @@ static void sum_lanes(int dv, const float *lanes, float *out) {
 }
 
 static void attend_one(const pg_compute_params *p, pg_tensor *dst, int64_t h, int64_t iq, int64_t i3,
-                       const fa_scratch *w, float scale, float softcap) {
+                       const fa_scratch *w, float scale, float softcap, const float *kv32) {
     const pg_tensor *q = dst->src[0], *k = dst->src[1], *v = dst->src[2], *mask = dst->src[3];
     const pg_kernels *kern = p->k;
     const int dk = (int)q->ne[0], dv = (int)v->ne[0];
@@ -114,12 +143,17 @@ static void attend_one(const pg_compute_params *p, pg_tensor *dst, int64_t h, in
     if (k->type == PG_TYPE_F16) {
         kern->vec_cvt_f32_f16(dk, w->q16, w->q32);
         qv = w->q16;
+        if (kv32) {                       /* F32 dots against converted K: q rounded to F16 */
+            kern->vec_cvt_f16_f32(dk, w->q32, w->q16);
+            qv = w->q32;
+        }
     }
+    const float *v32 = kv32 ? kv32 + n_kv * dk : NULL;
     const float *mask_row = mask ? (const float *)pg_row_ptr(mask, iq, h % mask->ne[2], i3 % mask->ne[3]) : NULL;
 
     float *out = (float *)pg_row_ptr(dst, h, iq, i3);
     const int single = q->ne[2] == 1 && q->ne[3] == 1;
-    const float max = tile_scores(p, k, hk, i3k, 0, (int)n_kv, mask_row, qv, scale, softcap, w->scores, single);
+    const float max = tile_scores(p, k, hk, i3k, 0, (int)n_kv, mask_row, qv, scale, softcap, w->scores, single, kv32);
     if (max == -INFINITY) {
         memset(out, 0, (size_t)dv * sizeof(float));
         return;
@@ -144,7 +178,8 @@ static void attend_one(const pg_compute_params *p, pg_tensor *dst, int64_t h, in
             continue;
         }
         float *lane = w->lanes + (j % n_lanes) * dv;
-        if (v->type == PG_TYPE_F16) kern->vec_mad_f16(dv, lane, (const uint16_t *)vrow, pj);
+        if (v32) kern->vec_mad_f32(dv, lane, v32 + j * dv, pj);
+        else if (v->type == PG_TYPE_F16) kern->vec_mad_f16(dv, lane, (const uint16_t *)vrow, pj);
         else kern->vec_mad_f32(dv, lane, (const float *)vrow, pj);
     }
     if (single) sum_lanes_one(dv, w->lanes, tail, out);
@@ -152,12 +187,26 @@ static void attend_one(const pg_compute_params *p, pg_tensor *dst, int64_t h, in
 }
 
 void pg_forward_flash_attn_ext(const pg_compute_params *p, pg_tensor *dst) {
-    const pg_tensor *q = dst->src[0];
+    const pg_tensor *q = dst->src[0], *k = dst->src[1], *v = dst->src[2];
     const float scale = pg_get_op_param_f32(dst, 0), softcap = pg_get_op_param_f32(dst, 1);
-    const fa_scratch w = thread_scratch(p, q->ne[0], dst->ne[0], dst->src[1]->ne[2]);
-    const int64_t n_head = q->ne[1], n_q = q->ne[2];
-    int64_t ir0, ir1;
-    pg_thread_rows(n_head * n_q * q->ne[3], p->ith, p->nth, &ir0, &ir1);
-    for (int64_t ir = ir0; ir < ir1; ir++)
-        attend_one(p, dst, ir % n_head, (ir / n_head) % n_q, ir / (n_head * n_q), &w, scale, softcap);
+    const fa_scratch w = thread_scratch(p, dst);
+    const int64_t n_head = q->ne[1], n_q = q->ne[2], n_head_kv = k->ne[1], group = n_head / n_head_kv;
+    if (n_q < p->nth) {
+        /* fewer queries than threads (decode): split the (query, head) pairs evenly */
+        int64_t ir0, ir1;
+        pg_thread_rows(n_head * n_q * q->ne[3], p->ith, p->nth, &ir0, &ir1);
+        for (int64_t ir = ir0; ir < ir1; ir++)
+            attend_one(p, dst, ir % n_head, (ir / n_head) % n_q, ir / (n_head * n_q), &w, scale, softcap, NULL);
+        return;
+    }
+    /* thread ith takes the queries iq = ith, ith + nth, ... (causal rows grow with iq: striding
+     * balances the threads), for every kv head in turn (converted once) and every head of its
+     * GQA group */
+    for (int64_t i3 = 0; i3 < q->ne[3]; i3++)
+        for (int64_t hk = 0; hk < n_head_kv; hk++) {
+            if (w.kv32) copy_kv_head(p, k, v, hk, i3, w.kv32);
+            for (int64_t iq = p->ith; iq < n_q; iq += p->nth)
+                for (int64_t hh = 0; hh < group; hh++)
+                    attend_one(p, dst, hk * group + hh, iq, i3, &w, scale, softcap, w.kv32);
+        }
 }
