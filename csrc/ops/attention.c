@@ -38,6 +38,8 @@ typedef struct {
     float *lanes, *scores, *q32;
     uint16_t *q16;
     float *kv32;      /* batch with F16 K/V: K then V of one kv head as F32, or NULL */
+    float *gscores;   /* with kv32: scores of one query for each head of a GQA group [group][n_kv] */
+    float *gq;        /* with kv32: those heads' queries, rounded to F16, as F32 [group][dk] */
 } fa_scratch;
 
 /* A batch with F16 K and V converts each kv head's K and V to F32 once per thread (exact) and
@@ -51,28 +53,39 @@ static size_t kv_copy_bytes(const pg_tensor *dst) {
     return n <= FA_KV_COPY_MAX ? n : 0;
 }
 
-static size_t fa_part_bytes(int64_t dk, int64_t dv, int64_t n_kv, size_t kv_bytes, size_t *off_scores,
-                            size_t *off_q32, size_t *off_q16, size_t *off_kv) {
-    *off_scores = pg_round_up_line((size_t)PV_LANES_ONE * (size_t)dv * sizeof(float));
-    *off_q32 = *off_scores + pg_round_up_line((size_t)n_kv * sizeof(float));
-    *off_q16 = *off_q32 + pg_round_up_line((size_t)dk * sizeof(float));
-    *off_kv = *off_q16 + pg_round_up_line((size_t)dk * sizeof(uint16_t));
-    return *off_kv + pg_round_up_line(kv_bytes);
+static size_t fa_part_bytes(int64_t dk, int64_t dv, int64_t n_kv, int64_t group, size_t kv_bytes,
+                            size_t off[6]) {
+    off[0] = pg_round_up_line((size_t)PV_LANES_ONE * (size_t)dv * sizeof(float));      /* scores */
+    off[1] = off[0] + pg_round_up_line((size_t)n_kv * sizeof(float));                   /* q32 */
+    off[2] = off[1] + pg_round_up_line((size_t)dk * sizeof(float));                     /* q16 */
+    off[3] = off[2] + pg_round_up_line((size_t)dk * sizeof(uint16_t));                  /* kv32 */
+    if (!kv_bytes) return off[3];
+    off[4] = off[3] + pg_round_up_line(kv_bytes);                                       /* gscores */
+    off[5] = off[4] + pg_round_up_line((size_t)(group * n_kv) * sizeof(float));         /* gq */
+    return off[5] + pg_round_up_line((size_t)(group * dk) * sizeof(float));
 }
 
+static int64_t gqa_group(const pg_tensor *dst) { return dst->src[0]->ne[1] / dst->src[1]->ne[1]; }
+
 size_t pg_flash_attn_work_size(const pg_tensor *dst, int n_threads) {
-    size_t a, b, c, d;
-    return pg_scratch_size(fa_part_bytes(dst->src[0]->ne[0], dst->ne[0], dst->src[1]->ne[2], kv_copy_bytes(dst),
-                                         &a, &b, &c, &d), n_threads);
+    size_t off[6];
+    return pg_scratch_size(fa_part_bytes(dst->src[0]->ne[0], dst->ne[0], dst->src[1]->ne[2], gqa_group(dst),
+                                         kv_copy_bytes(dst), off), n_threads);
 }
 
 static fa_scratch thread_scratch(const pg_compute_params *p, const pg_tensor *dst) {
-    size_t off_scores, off_q32, off_q16, off_kv;
+    size_t off[6];
     const size_t kv_bytes = kv_copy_bytes(dst);
-    char *base = pg_thread_scratch(p, fa_part_bytes(dst->src[0]->ne[0], dst->ne[0], dst->src[1]->ne[2], kv_bytes,
-                                                     &off_scores, &off_q32, &off_q16, &off_kv));
-    return (fa_scratch){(float *)base, (float *)(base + off_scores), (float *)(base + off_q32),
-                        (uint16_t *)(base + off_q16), kv_bytes ? (float *)(base + off_kv) : NULL};
+    char *base = pg_thread_scratch(p, fa_part_bytes(dst->src[0]->ne[0], dst->ne[0], dst->src[1]->ne[2],
+                                                     gqa_group(dst), kv_bytes, off));
+    fa_scratch w = {(float *)base, (float *)(base + off[0]), (float *)(base + off[1]),
+                    (uint16_t *)(base + off[2]), NULL, NULL, NULL};
+    if (kv_bytes) {
+        w.kv32 = (float *)(base + off[3]);
+        w.gscores = (float *)(base + off[4]);
+        w.gq = (float *)(base + off[5]);
+    }
+    return w;
 }
 
 /* kv head hk of batch i3 into w->kv32: K rows (dk floats each), then V rows (dv each) */
@@ -129,8 +142,50 @@ static void sum_lanes(int dv, const float *lanes, float *out) {
     }
 }
 
+/* The scores of query iq against every key for the `group` heads of kv head hk, into
+ * w->gscores[hh][j] (-INF where masked), from the F32 copy of K: one F32 tile call covers 4
+ * keys x up to 4 heads, each score being exactly vec_dot[F32] of the pair (the tile contract),
+ * i.e. what tile_scores computes. Only keys between the first and last visible one are dotted. */
+static void group_scores(const pg_compute_params *p, const pg_tensor *dst, int64_t hk, int64_t iq, int64_t i3,
+                         const fa_scratch *w, float scale, float softcap) {
+    const pg_tensor *q = dst->src[0], *k = dst->src[1], *mask = dst->src[3];
+    const pg_kernels *kern = p->k;
+    const int dk = (int)q->ne[0];
+    const int64_t n_kv = k->ne[2], group = gqa_group(dst);
+    for (int64_t hh = 0; hh < group; hh++) {
+        pg_gather_f32(dk, w->q32, pg_row_ptr(q, hk * group + hh, iq, i3), q->nb[0]);
+        kern->vec_cvt_f32_f16(dk, w->q16, w->q32);
+        kern->vec_cvt_f16_f32(dk, w->gq + hh * dk, w->q16);
+    }
+    const float *mask_row = mask ? (const float *)pg_row_ptr(mask, iq, 0, i3 % mask->ne[3]) : NULL;
+    int64_t lo = 0, hi = n_kv - 1;
+    if (mask_row) {
+        while (lo < n_kv && mask_row[lo] == -INFINITY) lo++;
+        while (hi >= lo && mask_row[hi] == -INFINITY) hi--;
+    }
+    for (int64_t j = lo; j <= hi; j += PG_TILE_ROWS) {
+        const int nr = (int)(hi + 1 - j < PG_TILE_ROWS ? hi + 1 - j : PG_TILE_ROWS);
+        for (int64_t h0 = 0; h0 < group; h0 += PG_TILE_COLS) {
+            const int nc = (int)(group - h0 < PG_TILE_COLS ? group - h0 : PG_TILE_COLS);
+            pg_vec_dot_tile(kern, PG_TYPE_F32, dk, w->gscores + h0 * n_kv + j, (size_t)n_kv * sizeof(float),
+                            w->kv32 + j * dk, (size_t)dk * sizeof(float), w->gq + h0 * dk,
+                            (size_t)dk * sizeof(float), nr, nc);
+        }
+    }
+    for (int64_t hh = 0; hh < group; hh++) {
+        float *sc = w->gscores + hh * n_kv;
+        for (int64_t j = 0; j < n_kv; j++) {
+            const float m = mask_row ? mask_row[j] : 0.0f;
+            if (j < lo || j > hi || m == -INFINITY) { sc[j] = -INFINITY; continue; }
+            float s = sc[j] * scale;
+            if (softcap != 0.0f) s = softcap * tanhf(s / softcap);
+            sc[j] = s + m;
+        }
+    }
+}
+
 static void attend_one(const pg_compute_params *p, pg_tensor *dst, int64_t h, int64_t iq, int64_t i3,
-                       const fa_scratch *w, float scale, float softcap, const float *kv32) {
+                       const fa_scratch *w, float scale, float softcap, const float *kv32, float *pre) {
     const pg_tensor *q = dst->src[0], *k = dst->src[1], *v = dst->src[2], *mask = dst->src[3];
     const pg_kernels *kern = p->k;
     const int dk = (int)q->ne[0], dv = (int)v->ne[0];
@@ -153,20 +208,22 @@ static void attend_one(const pg_compute_params *p, pg_tensor *dst, int64_t h, in
 
     float *out = (float *)pg_row_ptr(dst, h, iq, i3);
     const int single = q->ne[2] == 1 && q->ne[3] == 1;
-    const float max = tile_scores(p, k, hk, i3k, 0, (int)n_kv, mask_row, qv, scale, softcap, w->scores, single, kv32);
+    float *scores = pre ? pre : w->scores;
+    const float max = pre ? kern->vec_max_f32((int)n_kv, pre)
+                          : tile_scores(p, k, hk, i3k, 0, (int)n_kv, mask_row, qv, scale, softcap, scores, single, kv32);
     if (max == -INFINITY) {
         memset(out, 0, (size_t)dv * sizeof(float));
         return;
     }
-    const double sum = kern->vec_soft_max_f32((int)n_kv, w->scores, w->scores, max);
-    kern->vec_scale_f32((int)n_kv, w->scores, (float)(1.0 / sum));
+    const double sum = kern->vec_soft_max_f32((int)n_kv, scores, scores, max);
+    kern->vec_scale_f32((int)n_kv, scores, (float)(1.0 / sum));
     const int n_lanes = single ? PV_LANES_ONE : PV_LANES;
     const int64_t n_laned = single ? (n_kv & ~(int64_t)31) : n_kv;   /* the rest: the double tail */
     double tail[dv];
     memset(tail, 0, sizeof tail);
     memset(w->lanes, 0, (size_t)n_lanes * (size_t)dv * sizeof(float));
     for (int64_t j = 0; j < n_kv; j++) {
-        float pj = w->scores[j];
+        float pj = scores[j];
         if (pj == 0.0f) continue;                      /* adds nothing to its lane */
         const char *vrow = pg_row_ptr(v, hk, j, i3v);
         if (v->type == PG_TYPE_F16) pj = pg_fp16_to_fp32(pg_fp32_to_fp16(pj));   /* p meets V in V's precision */
@@ -196,7 +253,7 @@ void pg_forward_flash_attn_ext(const pg_compute_params *p, pg_tensor *dst) {
         int64_t ir0, ir1;
         pg_thread_rows(n_head * n_q * q->ne[3], p->ith, p->nth, &ir0, &ir1);
         for (int64_t ir = ir0; ir < ir1; ir++)
-            attend_one(p, dst, ir % n_head, (ir / n_head) % n_q, ir / (n_head * n_q), &w, scale, softcap, NULL);
+            attend_one(p, dst, ir % n_head, (ir / n_head) % n_q, ir / (n_head * n_q), &w, scale, softcap, NULL, NULL);
         return;
     }
     /* thread ith takes the queries iq = ith, ith + nth, ... (causal rows grow with iq: striding
@@ -206,7 +263,12 @@ void pg_forward_flash_attn_ext(const pg_compute_params *p, pg_tensor *dst) {
         for (int64_t hk = 0; hk < n_head_kv; hk++) {
             if (w.kv32) copy_kv_head(p, k, v, hk, i3, w.kv32);
             for (int64_t iq = p->ith; iq < n_q; iq += p->nth)
+            {
+                const int grouped = w.kv32 && (!dst->src[3] || dst->src[3]->ne[2] == 1);
+                if (grouped) group_scores(p, dst, hk, iq, i3, &w, scale, softcap);
                 for (int64_t hh = 0; hh < group; hh++)
-                    attend_one(p, dst, hk * group + hh, iq, i3, &w, scale, softcap, w.kv32);
+                    attend_one(p, dst, hk * group + hh, iq, i3, &w, scale, softcap, w.kv32,
+                               grouped ? w.gscores + hh * k->ne[2] : NULL);
+            }
         }
 }
