@@ -83,6 +83,10 @@ typedef struct {
      * or neox (i, i + n_dims/2) — by cache = (cos_i, sin_i) interleaved per pair:
      * y0 = fma(x0, c, -(x1 * s)), y1 = fma(x0, s, x1 * c) (llama.cpp's contraction). */
     void (*vec_rope_f32)(int n_dims, int neox, float *y, const float *x, const float *cache);
+    /* P·V of one attention query: out[d] = sum over j of p[j] * v[j * dv + d], dv % 8 == 0, in
+     * llama.cpp's batched order: position j feeds lane j % 8 by FMA (p[j] == 0 adds nothing),
+     * lanes reduced as (l0+l4 + l2+l6) + (l1+l5 + l3+l7) — see csrc/ops/attention.c. */
+    void (*vec_pv8_f32)(int n, int dv, float *out, const float *v, const float *p);
 } pg_kernels;
 
 /* The active table. Valid after pg_kernels_init(); never NULL afterwards. */
@@ -103,6 +107,7 @@ void pg_fill_neon_vec(pg_kernels *k);       /* csrc/arch/arm/vec_neon.c */
 void pg_fill_avx2_tile(pg_kernels *k);      /* csrc/arch/x86/tile_avx2.c */
 void pg_fill_avx2_gemv(pg_kernels *k);      /* csrc/arch/x86/gemv_avx2.c */
 void pg_fill_avx2_rope(pg_kernels *k);      /* csrc/arch/x86/rope_avx2.c */
+void pg_fill_avx2_pv(pg_kernels *k);        /* csrc/arch/x86/pv_avx2.c */
 void pg_fill_avx2_float_tile(pg_kernels *k); /* csrc/arch/x86/tile_float_avx2.c */
 void pg_fill_neon_rope(pg_kernels *k);      /* csrc/arch/arm/rope_neon.c */
 

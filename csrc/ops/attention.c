@@ -217,6 +217,12 @@ static void attend_one(const pg_compute_params *p, pg_tensor *dst, int64_t h, in
     }
     const double sum = kern->vec_soft_max_f32((int)n_kv, scores, scores, max);
     kern->vec_scale_f32((int)n_kv, scores, (float)(1.0 / sum));
+    if (v32 && !single && dv % 8 == 0) {             /* batch, V as F32: the P·V kernel */
+        for (int64_t j = 0; j < n_kv; j++)
+            if (scores[j] != 0.0f) scores[j] = pg_fp16_to_fp32(pg_fp32_to_fp16(scores[j]));   /* p meets V in F16 */
+        kern->vec_pv8_f32((int)n_kv, dv, out, v32, scores);
+        return;
+    }
     const int n_lanes = single ? PV_LANES_ONE : PV_LANES;
     const int64_t n_laned = single ? (n_kv & ~(int64_t)31) : n_kv;   /* the rest: the double tail */
     double tail[dv];

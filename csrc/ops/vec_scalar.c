@@ -38,4 +38,5 @@ void pg_fill_scalar_vec(pg_kernels *k) {
     k->vec_cvt_f32_f16 = pg_vec_cvt_f32_f16_ref;
     k->vec_cvt_f16_f32 = vec_cvt_f16_f32_scalar;
     k->vec_rope_f32 = pg_vec_rope_f32_ref;
+    k->vec_pv8_f32 = pg_vec_pv8_f32_ref;
 }

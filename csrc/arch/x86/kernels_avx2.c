@@ -9,4 +9,5 @@ void pg_kernels_fill_avx2(pg_kernels *k) {
     pg_fill_avx2_float_tile(k);
     pg_fill_avx2_gemv(k);
     pg_fill_avx2_rope(k);
+    pg_fill_avx2_pv(k);
 }
