@@ -147,7 +147,7 @@ static void sum_lanes(int dv, const float *lanes, float *out) {
  * keys x up to 4 heads, each score being exactly vec_dot[F32] of the pair (the tile contract),
  * i.e. what tile_scores computes. Only keys between the first and last visible one are dotted. */
 static void group_scores(const pg_compute_params *p, const pg_tensor *dst, int64_t hk, int64_t iq, int64_t i3,
-                         const fa_scratch *w, float scale, float softcap) {
+                         const fa_scratch *w, float scale, float softcap, int64_t range[2]) {
     const pg_tensor *q = dst->src[0], *k = dst->src[1], *mask = dst->src[3];
     const pg_kernels *kern = p->k;
     const int dk = (int)q->ne[0];
@@ -172,9 +172,14 @@ static void group_scores(const pg_compute_params *p, const pg_tensor *dst, int64
                             (size_t)dk * sizeof(float), nr, nc);
         }
     }
+    /* the rest of the work only looks at [range[0], range[1]): the visible keys widened to whole
+     * blocks of 8 from 0, so sums and lanes group exactly as over all n_kv (outside: zeros) */
+    range[0] = lo <= hi ? lo & ~(int64_t)7 : 0;
+    range[1] = lo <= hi ? ((hi + 8) & ~(int64_t)7) : 0;
+    if (range[1] > n_kv) range[1] = n_kv;
     for (int64_t hh = 0; hh < group; hh++) {
         float *sc = w->gscores + hh * n_kv;
-        for (int64_t j = 0; j < n_kv; j++) {
+        for (int64_t j = range[0]; j < range[1]; j++) {
             const float m = mask_row ? mask_row[j] : 0.0f;
             if (j < lo || j > hi || m == -INFINITY) { sc[j] = -INFINITY; continue; }
             float s = sc[j] * scale;
@@ -185,7 +190,8 @@ static void group_scores(const pg_compute_params *p, const pg_tensor *dst, int64
 }
 
 static void attend_one(const pg_compute_params *p, pg_tensor *dst, int64_t h, int64_t iq, int64_t i3,
-                       const fa_scratch *w, float scale, float softcap, const float *kv32, float *pre) {
+                       const fa_scratch *w, float scale, float softcap, const float *kv32, float *pre,
+                       const int64_t *range) {
     const pg_tensor *q = dst->src[0], *k = dst->src[1], *v = dst->src[2], *mask = dst->src[3];
     const pg_kernels *kern = p->k;
     const int dk = (int)q->ne[0], dv = (int)v->ne[0];
@@ -193,6 +199,22 @@ static void attend_one(const pg_compute_params *p, pg_tensor *dst, int64_t h, in
     const int64_t hk = h / (q->ne[1] / k->ne[1]);
     const int64_t i3k = i3 % k->ne[3], i3v = i3 % v->ne[3];
 
+    float *out = (float *)pg_row_ptr(dst, h, iq, i3);
+    if (pre) {   /* scores given for keys [range[0], range[1]) (group_scores); -INF elsewhere */
+        const int64_t j0 = range[0], n = range[1] - range[0];
+        float *sc = pre + j0;
+        const float max = kern->vec_max_f32((int)n, sc);
+        if (max == -INFINITY) {
+            memset(out, 0, (size_t)dv * sizeof(float));
+            return;
+        }
+        const double sum = kern->vec_soft_max_f32((int)n, sc, sc, max);
+        kern->vec_scale_f32((int)n, sc, (float)(1.0 / sum));
+        for (int64_t j = 0; j < n; j++)
+            if (sc[j] != 0.0f) sc[j] = pg_fp16_to_fp32(pg_fp32_to_fp16(sc[j]));   /* p meets V in F16 */
+        kern->vec_pv8_f32((int)n, dv, out, kv32 + n_kv * dk + j0 * dv, sc);
+        return;
+    }
     pg_gather_f32(dk, w->q32, pg_row_ptr(q, h, iq, i3), q->nb[0]);
     const void *qv = w->q32;
     if (k->type == PG_TYPE_F16) {
@@ -206,11 +228,9 @@ static void attend_one(const pg_compute_params *p, pg_tensor *dst, int64_t h, in
     const float *v32 = kv32 ? kv32 + n_kv * dk : NULL;
     const float *mask_row = mask ? (const float *)pg_row_ptr(mask, iq, h % mask->ne[2], i3 % mask->ne[3]) : NULL;
 
-    float *out = (float *)pg_row_ptr(dst, h, iq, i3);
     const int single = q->ne[2] == 1 && q->ne[3] == 1;
-    float *scores = pre ? pre : w->scores;
-    const float max = pre ? kern->vec_max_f32((int)n_kv, pre)
-                          : tile_scores(p, k, hk, i3k, 0, (int)n_kv, mask_row, qv, scale, softcap, scores, single, kv32);
+    float *scores = w->scores;
+    const float max = tile_scores(p, k, hk, i3k, 0, (int)n_kv, mask_row, qv, scale, softcap, scores, single, kv32);
     if (max == -INFINITY) {
         memset(out, 0, (size_t)dv * sizeof(float));
         return;
@@ -259,7 +279,7 @@ void pg_forward_flash_attn_ext(const pg_compute_params *p, pg_tensor *dst) {
         int64_t ir0, ir1;
         pg_thread_rows(n_head * n_q * q->ne[3], p->ith, p->nth, &ir0, &ir1);
         for (int64_t ir = ir0; ir < ir1; ir++)
-            attend_one(p, dst, ir % n_head, (ir / n_head) % n_q, ir / (n_head * n_q), &w, scale, softcap, NULL, NULL);
+            attend_one(p, dst, ir % n_head, (ir / n_head) % n_q, ir / (n_head * n_q), &w, scale, softcap, NULL, NULL, NULL);
         return;
     }
     /* thread ith takes the queries iq = ith, ith + nth, ... (causal rows grow with iq: striding
@@ -270,11 +290,12 @@ void pg_forward_flash_attn_ext(const pg_compute_params *p, pg_tensor *dst) {
             if (w.kv32) copy_kv_head(p, k, v, hk, i3, w.kv32);
             for (int64_t iq = p->ith; iq < n_q; iq += p->nth)
             {
-                const int grouped = w.kv32 && (!dst->src[3] || dst->src[3]->ne[2] == 1);
-                if (grouped) group_scores(p, dst, hk, iq, i3, &w, scale, softcap);
+                const int grouped = w.kv32 && (!dst->src[3] || dst->src[3]->ne[2] == 1) && dst->ne[0] % 8 == 0;
+                int64_t range[2] = {0, 0};
+                if (grouped) group_scores(p, dst, hk, iq, i3, &w, scale, softcap, range);
                 for (int64_t hh = 0; hh < group; hh++)
                     attend_one(p, dst, hk * group + hh, iq, i3, &w, scale, softcap, w.kv32,
-                               grouped ? w.gscores + hh * k->ne[2] : NULL);
+                               grouped ? w.gscores + hh * k->ne[2] : NULL, range);
             }
         }
 }
