@@ -198,16 +198,20 @@ def run(args) -> int:
     return status
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def run_guarded(prog: str, run_fn, args) -> int:
+    """run_fn(args) with bad input turned into one message and exit 1, Ctrl-C into exit 130."""
     try:
-        return run(args)
+        return run_fn(args)
     except KeyboardInterrupt:
-        print("\npyggml-cli: interrupted", file=sys.stderr)
+        print(f"\n{prog}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except (CliError, ValueError, OSError) as e:
-        print(f"pyggml-cli: error: {e}", file=sys.stderr)
+        print(f"{prog}: error: {e}", file=sys.stderr)
         return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_guarded("pyggml-cli", run, _parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from .main import EXIT_INTERRUPTED, CliError, read_prompt_file, resolve_model
+from .main import EXIT_INTERRUPTED, CliError, read_prompt_file, resolve_model, run_guarded
 from .timings import format_perf
 
 
@@ -110,15 +110,7 @@ def run(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        return run(args)
-    except KeyboardInterrupt:
-        print("\npyggml-perplexity: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except (CliError, ValueError, OSError) as e:
-        print(f"pyggml-perplexity: error: {e}", file=sys.stderr)
-        return 1
+    return run_guarded("pyggml-perplexity", run, _parser().parse_args(argv))
 
 
 if __name__ == "__main__":
