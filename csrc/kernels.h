@@ -74,7 +74,6 @@ typedef struct {
     /* y = exp(x - max); returns sum(y) */
     double (*vec_soft_max_f32)(int n, float *y, const float *x, float max);
     void (*vec_silu_f32)(int n, float *y, const float *x);                  /* x * sigmoid(x) */
-    void (*vec_gelu_f32)(int n, float *y, const float *x);                  /* tanh form */
     /* y = silu(x) * g: the gated FFN's fused step */
     void (*vec_swiglu_f32)(int n, float *y, const float *x, const float *g);
     void (*vec_cvt_f32_f16)(int n, uint16_t *y, const float *x);            /* F32 -> F16 */

@@ -99,6 +99,7 @@ typedef enum {
     PG_OP_SET_ROWS,
     PG_OP_FLASH_ATTN_EXT,
     PG_OP_TANH,
+    PG_OP_SWIGLU,
     PG_OP_COUNT,
 } pg_op;
 

@@ -140,3 +140,28 @@ def test_two_threadpools_in_one_process():
     p2.close()
     with pytest.raises(ValueError, match="closed"):
         gf.compute(pool=p1)
+
+
+@pytest.mark.parametrize("path", sorted({"scalar", pyggml._core.best_simd_path()}))
+@pytest.mark.parametrize("n_threads", [1, 3])
+def test_swiglu_equals_silu_then_mul_bitwise(path, n_threads):
+    """The fused gated-FFN op gives exactly mul(silu(x), g); odd row length exercises the tail."""
+    pyggml.set_simd_path(path)
+    try:
+        rng = np.random.default_rng(5)
+        ctx = pyggml.Context(1 << 22)
+        x = ctx.new_tensor_2d(T.F32, 37, 9).set(rng.standard_normal((9, 37)).astype(np.float32) * 4)
+        g = ctx.new_tensor_2d(T.F32, 37, 9).set(rng.standard_normal((9, 37)).astype(np.float32))
+        fused = ops.swiglu(ctx, x, g)
+        split = ops.mul(ctx, ops.silu(ctx, x), g)
+        gf = pyggml.Graph(ctx)
+        gf.build_forward_expand(fused)
+        gf.build_forward_expand(split)
+        gf.compute(n_threads=n_threads)
+        assert np.array_equal(fused.numpy().view(np.uint32), split.numpy().view(np.uint32))
+        xs = x.numpy().astype(np.float64)
+        np.testing.assert_allclose(fused.numpy(), xs / (1 + np.exp(-xs)) * g.numpy(), rtol=1e-5, atol=1e-6)
+        with pytest.raises(ValueError, match="shapes differ"):
+            ops.swiglu(ctx, x, ctx.new_tensor_2d(T.F32, 36, 9))
+    finally:
+        pyggml.set_simd_path(pyggml._core.best_simd_path())

@@ -65,3 +65,15 @@ void pg_forward_add(const pg_compute_params *p, pg_tensor *dst) { forward_binary
 void pg_forward_sub(const pg_compute_params *p, pg_tensor *dst) { forward_binary(p, dst, BIN_SUB); }
 void pg_forward_mul(const pg_compute_params *p, pg_tensor *dst) { forward_binary(p, dst, BIN_MUL); }
 void pg_forward_div(const pg_compute_params *p, pg_tensor *dst) { forward_binary(p, dst, BIN_DIV); }
+
+void pg_forward_swiglu(const pg_compute_params *p, pg_tensor *dst) {
+    const pg_tensor *x = dst->src[0], *g = dst->src[1];
+    int64_t ir0, ir1;
+    pg_thread_rows(pg_nrows(x), p->ith, p->nth, &ir0, &ir1);
+    for (int64_t ir = ir0; ir < ir1; ir++) {
+        int64_t i1, i2, i3;
+        pg_row_coords(x, ir, &i1, &i2, &i3);
+        p->k->vec_swiglu_f32((int)x->ne[0], (float *)pg_row_ptr(dst, i1, i2, i3),
+                             (const float *)pg_row_ptr(x, i1, i2, i3), (const float *)pg_row_ptr(g, i1, i2, i3));
+    }
+}

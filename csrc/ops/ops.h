@@ -65,6 +65,8 @@ void pg_forward_silu(const pg_compute_params *p, pg_tensor *dst);
 void pg_forward_gelu(const pg_compute_params *p, pg_tensor *dst);
 void pg_forward_relu(const pg_compute_params *p, pg_tensor *dst);
 void pg_forward_tanh(const pg_compute_params *p, pg_tensor *dst);
+/* binary.c: dst = silu(src0) * src1, same shapes, rows contiguous (the gated FFN's step) */
+void pg_forward_swiglu(const pg_compute_params *p, pg_tensor *dst);
 /* norm.c: over ne0 */
 void pg_forward_rms_norm(const pg_compute_params *p, pg_tensor *dst);
 void pg_forward_norm(const pg_compute_params *p, pg_tensor *dst);

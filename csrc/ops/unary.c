@@ -9,6 +9,7 @@
 #include <pthread.h>
 
 #include "ops/op_util.h"
+#include "ops/vec_ref.h"
 
 static uint16_t gelu_f16_table[1 << 16];   /* F16 bits of x -> F16 bits of gelu(x) */
 static pthread_once_t gelu_table_once = PTHREAD_ONCE_INIT;
@@ -16,8 +17,7 @@ static pthread_once_t gelu_table_once = PTHREAD_ONCE_INIT;
 static void gelu_table_init(void) {
     for (int i = 0; i < (1 << 16); i++) {
         const float x = pg_fp16_to_fp32((uint16_t)i);
-        gelu_f16_table[i] = pg_fp32_to_fp16(
-            0.5f * x * (1.0f + tanhf(0.79788456080286535587989211986876f * x * (1.0f + 0.044715f * x * x))));
+        gelu_f16_table[i] = pg_fp32_to_fp16(pg_gelu_ref(x));
     }
 }
 

@@ -51,10 +51,6 @@ void pg_vec_silu_f32_ref(int n, float *y, const float *x) {
     for (int i = 0; i < n; i++) y[i] = pg_silu_ref(x[i]);
 }
 
-void pg_vec_gelu_f32_ref(int n, float *y, const float *x) {
-    for (int i = 0; i < n; i++) y[i] = pg_gelu_ref(x[i]);
-}
-
 void pg_vec_swiglu_f32_ref(int n, float *y, const float *x, const float *g) {
     for (int i = 0; i < n; i++) y[i] = pg_silu_ref(x[i]) * g[i];
 }

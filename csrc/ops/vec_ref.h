@@ -18,7 +18,6 @@ float pg_vec_max_f32_ref(int n, const float *x);
 double pg_vec_sum_sq_f32_ref(int n, const float *x);
 double pg_vec_soft_max_f32_ref(int n, float *y, const float *x, float max);
 void pg_vec_silu_f32_ref(int n, float *y, const float *x);
-void pg_vec_gelu_f32_ref(int n, float *y, const float *x);
 void pg_vec_swiglu_f32_ref(int n, float *y, const float *x, const float *g);
 void pg_vec_cvt_f32_f16_ref(int n, uint16_t *y, const float *x);
 void pg_vec_cvt_f16_f32_ref(int n, float *y, const uint16_t *x);

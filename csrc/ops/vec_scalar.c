@@ -33,7 +33,6 @@ void pg_fill_scalar_vec(pg_kernels *k) {
     k->vec_sum_sq_f32 = pg_vec_sum_sq_f32_ref;
     k->vec_soft_max_f32 = pg_vec_soft_max_f32_ref;
     k->vec_silu_f32 = pg_vec_silu_f32_ref;
-    k->vec_gelu_f32 = pg_vec_gelu_f32_ref;
     k->vec_swiglu_f32 = pg_vec_swiglu_f32_ref;
     k->vec_cvt_f32_f16 = pg_vec_cvt_f32_f16_ref;
     k->vec_cvt_f16_f32 = vec_cvt_f16_f32_scalar;

@@ -12,7 +12,8 @@ from .tensor import Op, Tensor
 
 ALIGN = 64
 # ops whose kernel may write its result over src[0] (same shape, read-before-write per element)
-INPLACE_OPS = frozenset({Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.SCALE, Op.SILU, Op.GELU, Op.RELU, Op.TANH})
+INPLACE_OPS = frozenset({Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.SCALE, Op.SILU, Op.GELU, Op.RELU, Op.TANH,
+                         Op.SWIGLU})
 
 
 def _aligned(n: int) -> int:

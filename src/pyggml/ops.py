@@ -99,6 +99,15 @@ def silu(ctx: Context, a: Tensor) -> Tensor:
     return _unary(Op.SILU, ctx, a)
 
 
+def swiglu(ctx: Context, a: Tensor, g: Tensor) -> Tensor:
+    """silu(a) * g in one pass (same values as mul(silu(a), g)); same shapes, contiguous rows."""
+    _require_f32("swiglu", a, g)
+    _same_shape("swiglu", a, g)
+    if a.nb[0] != 4 or g.nb[0] != 4:
+        raise ValueError(f"swiglu: rows must be contiguous: {_desc(a)}, {_desc(g)}")
+    return _result(ctx, Op.SWIGLU, GGMLType.F32, a.ne, (a, g), n_dims=a.n_dims)
+
+
 def gelu(ctx: Context, a: Tensor) -> Tensor:
     """GELU, tanh approximation."""
     return _unary(Op.GELU, ctx, a)

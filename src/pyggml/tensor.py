@@ -48,6 +48,7 @@ class Op(enum.IntEnum):
     SET_ROWS = 26
     FLASH_ATTN_EXT = 27
     TANH = 28
+    SWIGLU = 29
 
 
 # ops whose result shares its source's data (no compute, no buffer of their own)

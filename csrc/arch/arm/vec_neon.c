@@ -45,16 +45,6 @@ static inline float32x4_t silu_f32x4(float32x4_t x) {
     return vdivq_f32(x, vaddq_f32(vdupq_n_f32(1.0f), e));
 }
 
-/* gelu(x) = x / (1 + exp(-2u)), u = sqrt(2/pi) x (1 + 0.044715 x^2): the tanh form without
- * its cancellation (0.5 (1 + tanh(u)) = sigmoid(2u)). */
-static inline float32x4_t gelu_f32x4(float32x4_t x) {
-    const float32x4_t C1 = vdupq_n_f32(-2.0f * PG_SQRT_2_OVER_PI);
-    const float32x4_t C3 = vdupq_n_f32(-2.0f * PG_SQRT_2_OVER_PI * PG_GELU_COEF_A);
-    float32x4_t x2 = vmulq_f32(x, x);
-    float32x4_t e = exp_f32x4(vmulq_f32(x, vfmaq_f32(C1, C3, x2)));
-    return vdivq_f32(x, vaddq_f32(vdupq_n_f32(1.0f), e));
-}
-
 static inline float32x4_t load_f16x4(const uint16_t *x) {
     return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(x)));
 }
@@ -135,12 +125,6 @@ static void vec_silu_f32_neon(int n, float *y, const float *x) {
     pg_vec_silu_f32_ref(n - i, y + i, x + i);
 }
 
-static void vec_gelu_f32_neon(int n, float *y, const float *x) {
-    int i = 0;
-    for (; i + 4 <= n; i += 4) vst1q_f32(y + i, gelu_f32x4(vld1q_f32(x + i)));
-    pg_vec_gelu_f32_ref(n - i, y + i, x + i);
-}
-
 static void vec_swiglu_f32_neon(int n, float *y, const float *x, const float *g) {
     int i = 0;
     for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vmulq_f32(silu_f32x4(vld1q_f32(x + i)), vld1q_f32(g + i)));
@@ -169,7 +153,6 @@ void pg_fill_neon_vec(pg_kernels *k) {
     k->vec_sum_sq_f32 = vec_sum_sq_f32_neon;
     k->vec_soft_max_f32 = vec_soft_max_f32_neon;
     k->vec_silu_f32 = vec_silu_f32_neon;
-    k->vec_gelu_f32 = vec_gelu_f32_neon;
     k->vec_swiglu_f32 = vec_swiglu_f32_neon;
     k->vec_cvt_f32_f16 = vec_cvt_f32_f16_neon;
     k->vec_cvt_f16_f32 = vec_cvt_f16_f32_neon;

@@ -96,16 +96,6 @@ static inline __m256 silu_f32x8(__m256 x) {
     return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
 }
 
-/* GELU tanh form, rewritten without cancellation: 0.5 (1 + tanh(u)) = sigmoid(2u), so
- * gelu(x) = x / (1 + exp(-2u)), u = sqrt(2/pi) x (1 + 0.044715 x^2). */
-static inline __m256 gelu_f32x8(__m256 x) {
-    const __m256 C1 = _mm256_set1_ps(-2.0f * PG_SQRT_2_OVER_PI);
-    const __m256 C3 = _mm256_set1_ps(-2.0f * PG_SQRT_2_OVER_PI * PG_GELU_COEF_A);
-    __m256 x2 = _mm256_mul_ps(x, x);
-    __m256 e = exp_f32x8(_mm256_mul_ps(x, _mm256_fmadd_ps(C3, x2, C1)));
-    return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
-}
-
 static inline __m256 load_f16x8(const uint16_t *x) {
     return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)x));
 }
@@ -194,12 +184,6 @@ static void vec_silu_f32_avx2(int n, float *y, const float *x) {
     pg_vec_silu_f32_ref(n - i, y + i, x + i);
 }
 
-static void vec_gelu_f32_avx2(int n, float *y, const float *x) {
-    int i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, gelu_f32x8(_mm256_loadu_ps(x + i)));
-    pg_vec_gelu_f32_ref(n - i, y + i, x + i);
-}
-
 static void vec_swiglu_f32_avx2(int n, float *y, const float *x, const float *g) {
     int i = 0;
     for (; i + 8 <= n; i += 8)
@@ -230,7 +214,6 @@ void pg_fill_avx2_vec(pg_kernels *k) {
     k->vec_sum_sq_f32 = vec_sum_sq_f32_avx2;
     k->vec_soft_max_f32 = vec_soft_max_f32_avx2;
     k->vec_silu_f32 = vec_silu_f32_avx2;
-    k->vec_gelu_f32 = vec_gelu_f32_avx2;
     k->vec_swiglu_f32 = vec_swiglu_f32_avx2;
     k->vec_cvt_f32_f16 = vec_cvt_f32_f16_avx2;
     k->vec_cvt_f16_f32 = vec_cvt_f16_f32_avx2;

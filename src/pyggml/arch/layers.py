@@ -70,7 +70,9 @@ def attention(ctx: Context, x: Tensor, w: dict, cache: LayerCache, batch: BatchI
 
 
 def ffn_gated(ctx: Context, x: Tensor, w: dict, activation) -> Tensor:
-    """down(act(gate(x)) * up(x))."""
-    gate = activation(ctx, ops.mul_mat(ctx, w["ffn_gate"], x))
+    """down(act(gate(x)) * up(x)); SiLU gating runs as one fused swiglu op."""
+    gate = ops.mul_mat(ctx, w["ffn_gate"], x)
     up = ops.mul_mat(ctx, w["ffn_up"], x)
-    return ops.mul_mat(ctx, w["ffn_down"], ops.mul(ctx, gate, up))
+    if activation is ops.silu:
+        return ops.mul_mat(ctx, w["ffn_down"], ops.swiglu(ctx, gate, up))
+    return ops.mul_mat(ctx, w["ffn_down"], ops.mul(ctx, activation(ctx, gate), up))
