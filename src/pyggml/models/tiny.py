@@ -80,6 +80,18 @@ def _general(arch: str, name: str, weight_type: GGMLType) -> dict[str, tuple[Any
     return items
 
 
+def _qkv_projections(w, blk: str, n_embd: int, n_head: int, n_head_kv: int, head_dim: int) -> None:
+    w.matrix(f"{blk}.attn_q.weight", n_embd, n_head * head_dim)
+    w.matrix(f"{blk}.attn_k.weight", n_embd, n_head_kv * head_dim)
+    w.matrix(f"{blk}.attn_v.weight", n_embd, n_head_kv * head_dim)
+
+
+def _gated_ffn(w, blk: str, n_embd: int, n_ff: int) -> None:
+    w.matrix(f"{blk}.ffn_gate.weight", n_embd, n_ff)
+    w.matrix(f"{blk}.ffn_up.weight", n_embd, n_ff)
+    w.matrix(f"{blk}.ffn_down.weight", n_ff, n_embd)
+
+
 def write_tiny_llama(path: str | os.PathLike, *, n_vocab: int | None = None, n_embd: int = 64, n_layer: int = 2,
                      n_head: int = 4, n_head_kv: int = 2, n_ff: int = 128, n_ctx: int = 256, seed: int = 0,
                      weight_type: GGMLType = GGMLType.F32, tokenizer: str | os.PathLike | None = None,
@@ -112,14 +124,10 @@ def write_tiny_llama(path: str | os.PathLike, *, n_vocab: int | None = None, n_e
     for i in range(n_layer):
         blk = f"blk.{i}"
         w.norm(f"{blk}.attn_norm.weight", n_embd)
-        w.matrix(f"{blk}.attn_q.weight", n_embd, n_head * head_dim)
-        w.matrix(f"{blk}.attn_k.weight", n_embd, n_head_kv * head_dim)
-        w.matrix(f"{blk}.attn_v.weight", n_embd, n_head_kv * head_dim)
+        _qkv_projections(w, blk, n_embd, n_head, n_head_kv, head_dim)
         w.matrix(f"{blk}.attn_output.weight", n_head * head_dim, n_embd)
         w.norm(f"{blk}.ffn_norm.weight", n_embd)
-        w.matrix(f"{blk}.ffn_gate.weight", n_embd, n_ff)
-        w.matrix(f"{blk}.ffn_up.weight", n_embd, n_ff)
-        w.matrix(f"{blk}.ffn_down.weight", n_ff, n_embd)
+        _gated_ffn(w, blk, n_embd, n_ff)
     w.norm("output_norm.weight", n_embd)
     if not tied_embeddings:
         w.matrix("output.weight", n_embd, n_vocab)
@@ -161,17 +169,13 @@ def write_tiny_gemma3(path: str | os.PathLike, *, n_vocab: int | None = None, n_
     for i in range(n_layer):
         blk = f"blk.{i}"
         w.norm(f"{blk}.attn_norm.weight", n_embd)
-        w.matrix(f"{blk}.attn_q.weight", n_embd, n_head * head_dim)
-        w.matrix(f"{blk}.attn_k.weight", n_embd, n_head_kv * head_dim)
-        w.matrix(f"{blk}.attn_v.weight", n_embd, n_head_kv * head_dim)
+        _qkv_projections(w, blk, n_embd, n_head, n_head_kv, head_dim)
         w.norm(f"{blk}.attn_q_norm.weight", head_dim)
         w.norm(f"{blk}.attn_k_norm.weight", head_dim)
         w.matrix(f"{blk}.attn_output.weight", n_head * head_dim, n_embd)
         w.norm(f"{blk}.post_attention_norm.weight", n_embd)
         w.norm(f"{blk}.ffn_norm.weight", n_embd)
-        w.matrix(f"{blk}.ffn_gate.weight", n_embd, n_ff)
-        w.matrix(f"{blk}.ffn_up.weight", n_embd, n_ff)
-        w.matrix(f"{blk}.ffn_down.weight", n_ff, n_embd)
+        _gated_ffn(w, blk, n_embd, n_ff)
         w.norm(f"{blk}.post_ffw_norm.weight", n_embd)
     w.norm("output_norm.weight", n_embd)
     w.write()
