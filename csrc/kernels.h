@@ -23,7 +23,7 @@ typedef void (*pg_vec_dot_fn)(int n, float *s, const void *x, const void *y);
  * 1 <= nr <= PG_TILE_ROWS, 1 <= nc <= PG_TILE_COLS. */
 typedef void (*pg_vec_dot_tile_fn)(int n, float *s, size_t bs, const void *x, size_t bx, const void *y,
                                    size_t by, int nr, int nc);
-#define PG_TILE_ROWS 4
+#define PG_TILE_ROWS 8
 #define PG_TILE_COLS 4
 /* Convert n floats into n elements of a type (n a multiple of its block size). */
 typedef void (*pg_from_float_fn)(const float *x, void *y, int64_t n);
@@ -104,6 +104,7 @@ void pg_fill_avx2_vec(pg_kernels *k);       /* csrc/arch/x86/vec_avx2.c */
 void pg_fill_neon_quant(pg_kernels *k);     /* csrc/arch/arm/quants_neon.c */
 void pg_fill_neon_vec(pg_kernels *k);       /* csrc/arch/arm/vec_neon.c */
 void pg_fill_avx2_tile(pg_kernels *k);      /* csrc/arch/x86/tile_avx2.c */
+void pg_fill_avx2_tile_q4_0(pg_kernels *k); /* csrc/arch/x86/tile_q4_0_avx2.c */
 void pg_fill_avx2_gemv(pg_kernels *k);      /* csrc/arch/x86/gemv_avx2.c */
 void pg_fill_avx2_rope(pg_kernels *k);      /* csrc/arch/x86/rope_avx2.c */
 void pg_fill_avx2_pv(pg_kernels *k);        /* csrc/arch/x86/pv_avx2.c */

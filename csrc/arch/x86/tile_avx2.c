@@ -1,13 +1,10 @@
-/* AVX2 tiles of vec_dot (pg_vec_dot_tile_fn, kernels.h) for the 32-element block types:
- * 4 weight rows x up to 4 activation rows per call, taken as passes of 1 or 2 activation rows.
- * Every output repeats the arithmetic of its vec_dot in quants_avx2.c exactly:
- *   - Q4_1, Q5_0, Q5_1, Q8_0: 8 float lanes per output, lane j accumulating by FMA the integer
- *     sum of the products of elements 4j..4j+3 of each block (the lanes maddubs + madd give
- *     in any order of operands), times d_x * d_y; hsum_f32x8 at the end, plus the min terms
- *     summed block by block on the side;
- *   - Q4_0: one scalar FMA chain per output over the blocks, acc = fma(isum, d_x * d_y, acc);
- *     here the chains of 4 or 8 outputs sit in the lanes of one register, and each block's
- *     integer sums are reduced for all of them at once (integers: exact in any order).
+/* AVX2 tiles of vec_dot (pg_vec_dot_tile_fn, kernels.h) for Q4_1, Q5_0, Q5_1, Q8_0 (Q4_0:
+ * tile_q4_0_avx2.c): 4 weight rows x up to 4 activation rows per pass (8 rows: two passes),
+ * activation rows taken 1 or 2 at a time. Every output repeats the arithmetic of its vec_dot
+ * in quants_avx2.c exactly: 8 float lanes per output, lane j accumulating by FMA the integer
+ * sum of the products of elements 4j..4j+3 of each block (the lanes maddubs + madd give in any
+ * order of operands), times d_x * d_y; hsum_f32x8 at the end, plus the min terms summed block
+ * by block on the side.
  * What a tile adds: independent outputs overlap their FMA chains, each weight block is
  * unpacked once for all activation rows, each activation block loaded once for all rows.
  * Rows: 4 are always computed; for nr < 4 the last row is repeated and its outputs dropped. */
@@ -88,90 +85,29 @@ DEFINE_LANE_TILE(q5_0, q8_0, SIGNED_PAIRS)
 DEFINE_LANE_TILE(q5_1, q8_1, UNSIGNED_PAIRS)
 DEFINE_LANE_TILE(q8_0, q8_0, SIGNED_PAIRS)
 
-/* ---- Q4_0: one FMA chain per output, the chains in the lanes of one register ---- */
-
-/* the 8 totals of v[0..8) */
-static inline __m256i sum_8x8(const __m256i v[8]) {
-    const __m256i lo = hadd_4x8(v[0], v[1], v[2], v[3]), hi = hadd_4x8(v[4], v[5], v[6], v[7]);
-    return _mm256_add_epi32(_mm256_permute2x128_si256(lo, hi, 0x20), _mm256_permute2x128_si256(lo, hi, 0x31));
-}
-
-static inline __m128 block_scales_4(const block_q4_0 *const xb[4]) {
-    return _mm_setr_ps(fp16_to_f32(xb[0]->d), fp16_to_f32(xb[1]->d), fp16_to_f32(xb[2]->d), fp16_to_f32(xb[3]->d));
-}
-
-/* lane r: output (r, 0) */
-TILE_INLINE void tile_pass_q4_0_1(int nb, float *s, size_t bs, int nr, const char *const xr[4], const char *y) {
-    __m128 acc = _mm_setzero_ps();
-    for (int ib = 0; ib < nb; ib++) {
-        const block_q8_0 *yb = (const block_q8_0 *)y + ib;
-        const block_q4_0 *xb[4];
-        __m256i sums[4];
-        const __m256i yq = load_q8(yb->qs);
-        for (int r = 0; r < 4; r++) {
-            xb[r] = (const block_q4_0 *)xr[r] + ib;
-            sums[r] = mul_sum_i8_pairs_i32(codes_q4_0(xb[r]), yq);
-        }
-        const __m128 d = _mm_mul_ps(block_scales_4(xb), _mm_set1_ps(fp16_to_f32(yb->d)));
-        acc = _mm_fmadd_ps(_mm_cvtepi32_ps(sum_4x8(sums[0], sums[1], sums[2], sums[3])), d, acc);
-    }
-    float out[4];
-    _mm_storeu_ps(out, acc);
-    for (int r = 0; r < 4; r++) store_out(s, bs, nr, 0, r, out[r]);
-}
-
-/* lane r + 4c: output (r, c), c < 2 */
-TILE_INLINE void tile_pass_q4_0_2(int nb, float *s, size_t bs, int nr, const char *const xr[4], const char *y, size_t by) {
-    __m256 acc = _mm256_setzero_ps();
-    for (int ib = 0; ib < nb; ib++) {
-        const block_q8_0 *yb0 = (const block_q8_0 *)y + ib, *yb1 = (const block_q8_0 *)(y + by) + ib;
-        const block_q4_0 *xb[4];
-        __m256i sums[8];
-        const __m256i yq0 = load_q8(yb0->qs), yq1 = load_q8(yb1->qs);
-        for (int r = 0; r < 4; r++) {
-            xb[r] = (const block_q4_0 *)xr[r] + ib;
-            const __m256i codes = codes_q4_0(xb[r]);
-            sums[r] = mul_sum_i8_pairs_i32(codes, yq0);
-            sums[r + 4] = mul_sum_i8_pairs_i32(codes, yq1);
-        }
-        const __m128 dx = block_scales_4(xb);
-        const __m256 d = _mm256_mul_ps(_mm256_set_m128(dx, dx),
-                                       _mm256_set_m128(_mm_set1_ps(fp16_to_f32(yb1->d)), _mm_set1_ps(fp16_to_f32(yb0->d))));
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum_8x8(sums)), d, acc);
-    }
-    float out[8];
-    _mm256_storeu_ps(out, acc);
-    for (int c = 0; c < 2; c++)
-        for (int r = 0; r < 4; r++) store_out(s, bs, nr, c, r, out[r + 4 * c]);
-}
-
-TILE_INLINE void tile_pass_q4_0(int nb, float *s, size_t bs, int nr, const char *const xr[4], const char *y, size_t by,
-                                const int NC) {
-    if (NC == 2) tile_pass_q4_0_2(nb, s, bs, nr, xr, y, by);
-    else tile_pass_q4_0_1(nb, s, bs, nr, xr, y);
-}
-
 /* ---- the tile functions: activation rows in passes of 2, then 1 ---- */
 
 #define DEFINE_TILE(W, BLCK)                                                                          \
-    static void pg_vec_dot_tile_##W##_avx2(int n, float *s, size_t bs, const void *x, size_t bx,     \
-                                           const void *y, size_t by, int nr, int nc) {               \
+    static void tile4_##W(int n, float *s, size_t bs, const void *x, size_t bx, const void *y, size_t by, \
+                          int nr, int nc) {                                                           \
         const char *rows[4];                                                                          \
         tile_rows(x, bx, nr, rows);                                                                   \
         int c = 0;                                                                                    \
         for (; c + 2 <= nc; c += 2)                                                                   \
             tile_pass_##W(n / BLCK, (float *)((char *)s + c * bs), bs, nr, rows, (const char *)y + c * by, by, 2); \
         if (c < nc) tile_pass_##W(n / BLCK, (float *)((char *)s + c * bs), bs, nr, rows, (const char *)y + c * by, by, 1); \
+    }                                                                                                 \
+    static void pg_vec_dot_tile_##W##_avx2(int n, float *s, size_t bs, const void *x, size_t bx,     \
+                                           const void *y, size_t by, int nr, int nc) {               \
+        TILE_IN_FOURS(tile4_##W, n, s, bs, x, bx, y, by, nr, nc);                                     \
     }
 
-DEFINE_TILE(q4_0, QK4_0)
 DEFINE_TILE(q4_1, QK4_1)
 DEFINE_TILE(q5_0, QK5_0)
 DEFINE_TILE(q5_1, QK5_1)
 DEFINE_TILE(q8_0, QK8_0)
 
 void pg_fill_avx2_tile(pg_kernels *k) {
-    k->vec_dot_tile[PG_TYPE_Q4_0] = pg_vec_dot_tile_q4_0_avx2;
     k->vec_dot_tile[PG_TYPE_Q4_1] = pg_vec_dot_tile_q4_1_avx2;
     k->vec_dot_tile[PG_TYPE_Q5_0] = pg_vec_dot_tile_q5_0_avx2;
     k->vec_dot_tile[PG_TYPE_Q5_1] = pg_vec_dot_tile_q5_1_avx2;

@@ -1,5 +1,5 @@
-/* AVX2 tiles of vec_dot for F32 and F16 weights (pg_vec_dot_tile_fn): 4 weight rows x up to 4
- * activation rows, in passes of 2 activation rows. Per output exactly the arithmetic of the
+/* AVX2 tiles of vec_dot for F32 and F16 weights (pg_vec_dot_tile_fn): up to 8 weight rows (as
+ * two tiles of 4) x up to 4 activation rows, in passes of 2 activation rows. Per output exactly the arithmetic of the
  * path's float vec_dot (quants_avx2.c DEFINE_FLOAT_DOT_1ACC): one 8-lane FMA accumulator over
  * the 8-element chunks in order, hsum_f32x8, then the n % 8 tail added element by element. */
 #include "arch/x86/tile_avx2.h"
@@ -33,14 +33,18 @@ static inline float elem_f16(const void *p, int i) { return _cvtsh_ss(((const ui
                 store_out(s, bs, nr, c, r, sum);                                                      \
             }                                                                                         \
     }                                                                                                 \
-    static void vec_dot_tile_##T##_avx2(int n, float *s, size_t bs, const void *x, size_t bx,         \
-                                        const void *y, size_t by, int nr, int nc) {                   \
+    static void tile4_##T(int n, float *s, size_t bs, const void *x, size_t bx, const void *y, size_t by, \
+                          int nr, int nc) {                                                           \
         const char *rows[4];                                                                          \
         tile_rows(x, bx, nr, rows);                                                                   \
         int c = 0;                                                                                    \
         for (; c + 2 <= nc; c += 2)                                                                   \
             tile_pass_##T(n, (float *)((char *)s + c * bs), bs, nr, rows, (const char *)y + c * by, by, 2); \
         if (c < nc) tile_pass_##T(n, (float *)((char *)s + c * bs), bs, nr, rows, (const char *)y + c * by, by, 1); \
+    }                                                                                                 \
+    static void vec_dot_tile_##T##_avx2(int n, float *s, size_t bs, const void *x, size_t bx,         \
+                                        const void *y, size_t by, int nr, int nc) {                   \
+        TILE_IN_FOURS(tile4_##T, n, s, bs, x, bx, y, by, nr, nc);                                     \
     }
 
 DEFINE_FLOAT_TILE(f32)

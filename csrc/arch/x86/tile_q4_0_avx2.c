@@ -1,0 +1,97 @@
+/* AVX2 tile of vec_dot for Q4_0 x Q8_0 (pg_vec_dot_tile_fn): up to 8 weight rows x up to 4
+ * activation rows, lane r of every vector = weight row r.
+ * Per output the arithmetic of pg_vec_dot_q4_0_q8_0_avx2 (llama.cpp's repacked Q4_0 order):
+ * one FMA chain over the blocks, acc = fma(isum, d_x * d_y, acc), isum the block's exact
+ * integer dot product. Only how isum is reached changes, and integers are exact in any order:
+ *   - the 8 rows' 16 code bytes are transposed on the fly into 4 vectors, vector k holding
+ *     bytes 4k..4k+3 of every row (low nibbles: elements 4k..4k+3, high: 16+4k..16+4k+3);
+ *   - each is multiplied (maddubs, codes unsigned in [0, 15]) with the matching 4 activation
+ *     bytes broadcast to all lanes; the 8 products per i16 slot stay within
+ *     8 * 2 * 15 * 128 = 30720, so they add up exactly in i16 before one madd to i32;
+ *   - the codes' offset 8 comes off as 8 * (sum of the activation block), the same for all rows.
+ * Rows past nr repeat row nr - 1 and their outputs are dropped. */
+#include "arch/x86/tile_avx2.h"
+#include "kernels.h"
+#include "quants/blocks.h"
+
+#define ROWS 8
+
+/* 8 * (sum of the 32 activation bytes), in every i32 lane */
+static inline __m256i offset_8x_sum(__m256i yq) {
+    __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(8), yq), _mm256_set1_epi16(1));
+    s = _mm256_add_epi32(s, _mm256_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+    s = _mm256_add_epi32(s, _mm256_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm256_add_epi32(s, _mm256_permute2x128_si256(s, s, 0x01));
+}
+
+/* 4 activation bytes starting at element i, in every lane */
+static inline __m256i bcast4(const int8_t *qs, int i) {
+    int32_t w;
+    memcpy(&w, qs + i, 4);
+    return _mm256_set1_epi32(w);
+}
+
+/* One pass over NC activation rows: xr[r] the 8 weight rows, acc[c] lane r = output (r, c). */
+TILE_INLINE void q4_0_pass(int nb, float *s, size_t bs, int nr, const char *const xr[ROWS], const char *y, size_t by,
+                           const int NC) {
+    const __m256i mask4 = _mm256_set1_epi8(0x0f);
+    __m256 acc[4];
+    for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();
+    for (int ib = 0; ib < nb; ib++) {
+        const block_q4_0 *xb[ROWS];
+        for (int r = 0; r < ROWS; r++) xb[r] = (const block_q4_0 *)xr[r] + ib;
+        /* P[j] = [row j | row j + 4]; dword transposes within each 128-bit half */
+        __m256i p[4];
+        for (int j = 0; j < 4; j++) p[j] = _mm256_loadu2_m128i((const __m128i *)xb[j + 4]->qs, (const __m128i *)xb[j]->qs);
+        const __m256i t0 = _mm256_unpacklo_epi32(p[0], p[1]), t1 = _mm256_unpackhi_epi32(p[0], p[1]);
+        const __m256i t2 = _mm256_unpacklo_epi32(p[2], p[3]), t3 = _mm256_unpackhi_epi32(p[2], p[3]);
+        const __m256i bytes[4] = {_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2),
+                                  _mm256_unpacklo_epi64(t1, t3), _mm256_unpackhi_epi64(t1, t3)};
+        __m256i lo[4], hi[4];
+        for (int k = 0; k < 4; k++) {
+            lo[k] = _mm256_and_si256(bytes[k], mask4);
+            hi[k] = _mm256_and_si256(_mm256_srli_epi16(bytes[k], 4), mask4);
+        }
+        /* lanes 0..3 rows 0..3, lanes 4..7 rows 4..7 (the halves of P) */
+        const __m256 xd = _mm256_cvtph_ps(_mm_setr_epi16((short)xb[0]->d, (short)xb[1]->d, (short)xb[2]->d,
+                                                         (short)xb[3]->d, (short)xb[4]->d, (short)xb[5]->d,
+                                                         (short)xb[6]->d, (short)xb[7]->d));
+        for (int c = 0; c < NC; c++) {
+            const block_q8_0 *yb = (const block_q8_0 *)(y + c * by) + ib;
+            __m256i sum16 = _mm256_setzero_si256();
+            for (int k = 0; k < 4; k++) {
+                sum16 = _mm256_add_epi16(sum16, _mm256_maddubs_epi16(lo[k], bcast4(yb->qs, 4 * k)));
+                sum16 = _mm256_add_epi16(sum16, _mm256_maddubs_epi16(hi[k], bcast4(yb->qs, 16 + 4 * k)));
+            }
+            const __m256i yq = _mm256_loadu_si256((const __m256i *)yb->qs);
+            const __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(sum16, _mm256_set1_epi16(1)), offset_8x_sum(yq));
+            const __m256 d = _mm256_mul_ps(xd, _mm256_set1_ps(_cvtsh_ss(yb->d)));
+            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), d, acc[c]);
+        }
+    }
+    for (int c = 0; c < NC; c++) {
+        float *out = (float *)((char *)s + c * bs);
+        if (nr == ROWS) {
+            _mm256_storeu_ps(out, acc[c]);
+        } else {
+            float lanes[ROWS];
+            _mm256_storeu_ps(lanes, acc[c]);
+            for (int r = 0; r < nr; r++) out[r] = lanes[r];
+        }
+    }
+}
+
+static void pg_vec_dot_tile_q4_0_avx2(int n, float *s, size_t bs, const void *x, size_t bx, const void *y, size_t by,
+                                      int nr, int nc) {
+    const char *rows[ROWS];
+    for (int r = 0; r < ROWS; r++) rows[r] = (const char *)x + (size_t)(r < nr ? r : nr - 1) * bx;
+    const int nb = n / QK4_0;
+    switch (nc) {
+    case 1: q4_0_pass(nb, s, bs, nr, rows, y, by, 1); break;
+    case 2: q4_0_pass(nb, s, bs, nr, rows, y, by, 2); break;
+    case 3: q4_0_pass(nb, s, bs, nr, rows, y, by, 3); break;
+    default: q4_0_pass(nb, s, bs, nr, rows, y, by, 4); break;
+    }
+}
+
+void pg_fill_avx2_tile_q4_0(pg_kernels *k) { k->vec_dot_tile[PG_TYPE_Q4_0] = pg_vec_dot_tile_q4_0_avx2; }
