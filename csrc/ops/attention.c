@@ -37,6 +37,7 @@
 typedef struct {
     float *lanes, *scores, *q32;
     uint16_t *q16;
+    uint16_t *p16;    /* probabilities rounded to F16 (they meet V in F16) [n_kv] */
     float *kv32;      /* batch with F16 K/V: K then V of one kv head as F32, or NULL */
     float *gscores;   /* with kv32: scores of one query for each head of a GQA group [group][n_kv] */
     float *gq;        /* with kv32: those heads' queries, rounded to F16, as F32 [group][dk] */
@@ -53,37 +54,39 @@ static size_t kv_copy_bytes(const pg_tensor *dst) {
     return n <= FA_KV_COPY_MAX ? n : 0;
 }
 
+#define FA_PARTS 7
 static size_t fa_part_bytes(int64_t dk, int64_t dv, int64_t n_kv, int64_t group, size_t kv_bytes,
-                            size_t off[6]) {
+                            size_t off[FA_PARTS]) {
     off[0] = pg_round_up_line((size_t)PV_LANES_ONE * (size_t)dv * sizeof(float));      /* scores */
     off[1] = off[0] + pg_round_up_line((size_t)n_kv * sizeof(float));                   /* q32 */
     off[2] = off[1] + pg_round_up_line((size_t)dk * sizeof(float));                     /* q16 */
-    off[3] = off[2] + pg_round_up_line((size_t)dk * sizeof(uint16_t));                  /* kv32 */
-    if (!kv_bytes) return off[3];
-    off[4] = off[3] + pg_round_up_line(kv_bytes);                                       /* gscores */
-    off[5] = off[4] + pg_round_up_line((size_t)(group * n_kv) * sizeof(float));         /* gq */
-    return off[5] + pg_round_up_line((size_t)(group * dk) * sizeof(float));
+    off[3] = off[2] + pg_round_up_line((size_t)dk * sizeof(uint16_t));                  /* p16 */
+    off[4] = off[3] + pg_round_up_line((size_t)n_kv * sizeof(uint16_t));                /* kv32 */
+    if (!kv_bytes) return off[4];
+    off[5] = off[4] + pg_round_up_line(kv_bytes);                                       /* gscores */
+    off[6] = off[5] + pg_round_up_line((size_t)(group * n_kv) * sizeof(float));         /* gq */
+    return off[6] + pg_round_up_line((size_t)(group * dk) * sizeof(float));
 }
 
 static int64_t gqa_group(const pg_tensor *dst) { return dst->src[0]->ne[1] / dst->src[1]->ne[1]; }
 
 size_t pg_flash_attn_work_size(const pg_tensor *dst, int n_threads) {
-    size_t off[6];
+    size_t off[FA_PARTS];
     return pg_scratch_size(fa_part_bytes(dst->src[0]->ne[0], dst->ne[0], dst->src[1]->ne[2], gqa_group(dst),
                                          kv_copy_bytes(dst), off), n_threads);
 }
 
 static fa_scratch thread_scratch(const pg_compute_params *p, const pg_tensor *dst) {
-    size_t off[6];
+    size_t off[FA_PARTS];
     const size_t kv_bytes = kv_copy_bytes(dst);
     char *base = pg_thread_scratch(p, fa_part_bytes(dst->src[0]->ne[0], dst->ne[0], dst->src[1]->ne[2],
                                                      gqa_group(dst), kv_bytes, off));
     fa_scratch w = {(float *)base, (float *)(base + off[0]), (float *)(base + off[1]),
-                    (uint16_t *)(base + off[2]), NULL, NULL, NULL};
+                    (uint16_t *)(base + off[2]), (uint16_t *)(base + off[3]), NULL, NULL, NULL};
     if (kv_bytes) {
-        w.kv32 = (float *)(base + off[3]);
-        w.gscores = (float *)(base + off[4]);
-        w.gq = (float *)(base + off[5]);
+        w.kv32 = (float *)(base + off[4]);
+        w.gscores = (float *)(base + off[5]);
+        w.gq = (float *)(base + off[6]);
     }
     return w;
 }
@@ -189,6 +192,12 @@ static void group_scores(const pg_compute_params *p, const pg_tensor *dst, int64
     }
 }
 
+/* p[0..n) rounded to F16 and back (p meets V in F16), through the path's row converters */
+static void round_to_f16(const pg_kernels *kern, int n, float *p, uint16_t *p16) {
+    kern->vec_cvt_f32_f16(n, p16, p);
+    kern->vec_cvt_f16_f32(n, p, p16);
+}
+
 static void attend_one(const pg_compute_params *p, pg_tensor *dst, int64_t h, int64_t iq, int64_t i3,
                        const fa_scratch *w, float scale, float softcap, const float *kv32, float *pre,
                        const int64_t *range) {
@@ -210,8 +219,7 @@ static void attend_one(const pg_compute_params *p, pg_tensor *dst, int64_t h, in
         }
         const double sum = kern->vec_soft_max_f32((int)n, sc, sc, max);
         kern->vec_scale_f32((int)n, sc, (float)(1.0 / sum));
-        for (int64_t j = 0; j < n; j++)
-            if (sc[j] != 0.0f) sc[j] = pg_fp16_to_fp32(pg_fp32_to_fp16(sc[j]));   /* p meets V in F16 */
+        round_to_f16(kern, (int)n, sc, w->p16);
         kern->vec_pv8_f32((int)n, dv, out, kv32 + n_kv * dk + j0 * dv, sc);
         return;
     }
@@ -238,8 +246,7 @@ static void attend_one(const pg_compute_params *p, pg_tensor *dst, int64_t h, in
     const double sum = kern->vec_soft_max_f32((int)n_kv, scores, scores, max);
     kern->vec_scale_f32((int)n_kv, scores, (float)(1.0 / sum));
     if (v32 && !single && dv % 8 == 0) {             /* batch, V as F32: the P·V kernel */
-        for (int64_t j = 0; j < n_kv; j++)
-            if (scores[j] != 0.0f) scores[j] = pg_fp16_to_fp32(pg_fp32_to_fp16(scores[j]));   /* p meets V in F16 */
+        round_to_f16(kern, (int)n_kv, scores, w->p16);
         kern->vec_pv8_f32((int)n_kv, dv, out, v32, scores);
         return;
     }

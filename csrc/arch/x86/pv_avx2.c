@@ -13,7 +13,7 @@ static void vec_pv8_f32_avx2(int n, int dv, float *out, const float *v, const fl
 #pragma GCC unroll 8
             for (int l = 0; l < 8; l++) {   /* l constant after unrolling: lanes stay in registers */
                 const int j = j0 + l;
-                if (j < n && p[j] != 0.0f)
+                if (j < n)
                     lane[l] = _mm256_fmadd_ps(_mm256_loadu_ps(v + (size_t)j * dv + d), _mm256_set1_ps(p[j]), lane[l]);
             }
         }
