@@ -21,12 +21,22 @@ static void gelu_table_init(void) {
     }
 }
 
-static void gelu_row(int n, float *y, const float *x) {
-    for (int i = 0; i < n; i++) {
-        const float v = x[i];
-        if (v <= -10.0f) y[i] = 0.0f;
-        else if (v >= 10.0f) y[i] = v;
-        else y[i] = pg_fp16_to_fp32(gelu_f16_table[pg_fp32_to_fp16(v)]);
+#define GELU_CHUNK 256
+
+/* in chunks: x to F16 and back through the path's row converters (same rounding as
+ * pg_fp32_to_fp16), the table in between; x may equal y */
+static void gelu_row(const pg_kernels *k, int n, float *y, const float *x) {
+    uint16_t h[GELU_CHUNK];
+    float g[GELU_CHUNK];
+    for (int i0 = 0; i0 < n; i0 += GELU_CHUNK) {
+        const int m = n - i0 < GELU_CHUNK ? n - i0 : GELU_CHUNK;
+        k->vec_cvt_f32_f16(m, h, x + i0);
+        for (int i = 0; i < m; i++) h[i] = gelu_f16_table[h[i]];
+        k->vec_cvt_f16_f32(m, g, h);
+        for (int i = 0; i < m; i++) {
+            const float v = x[i0 + i];
+            y[i0 + i] = v <= -10.0f ? 0.0f : v >= 10.0f ? v : g[i];
+        }
     }
 }
 
@@ -40,7 +50,7 @@ static void apply_row(const pg_kernels *k, unary_op op, float s, int n, float *y
         k->vec_scale_f32(n, y, s);
         return;
     case UN_SILU: k->vec_silu_f32(n, y, x); return;
-    case UN_GELU: gelu_row(n, y, x); return;
+    case UN_GELU: gelu_row(k, n, y, x); return;
     case UN_RELU: for (int i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f; return;
     case UN_TANH: for (int i = 0; i < n; i++) y[i] = tanhf(x[i]); return;
     }
