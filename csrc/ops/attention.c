@@ -38,7 +38,8 @@ typedef struct {
     float *lanes, *scores, *q32;
     uint16_t *q16;
     uint16_t *p16;    /* probabilities rounded to F16 (they meet V in F16) [n_kv] */
-    float *kv32;      /* batch with F16 K/V: K then V of one kv head as F32, or NULL */
+    float *kv32;      /* batch with F16 K/V: K rows then V of one kv head as F32 (V blocked by 8
+                       * dims, vec_pv8_f32's layout), or NULL */
     float *gscores;   /* with kv32: scores of one query for each head of a GQA group [group][n_kv] */
     float *gq;        /* with kv32: those heads' queries, rounded to F16, as F32 [group][dk] */
 } fa_scratch;
@@ -49,7 +50,7 @@ typedef struct {
  * results, without converting every row again for every query and every head of a GQA group. */
 static size_t kv_copy_bytes(const pg_tensor *dst) {
     const pg_tensor *q = dst->src[0], *k = dst->src[1], *v = dst->src[2];
-    if (q->ne[2] == 1 || k->type != PG_TYPE_F16 || v->type != PG_TYPE_F16) return 0;
+    if (q->ne[2] == 1 || k->type != PG_TYPE_F16 || v->type != PG_TYPE_F16 || v->ne[0] % 8) return 0;
     const size_t n = (size_t)k->ne[2] * (size_t)(k->ne[0] + v->ne[0]) * sizeof(float);
     return n <= FA_KV_COPY_MAX ? n : 0;
 }
@@ -91,13 +92,16 @@ static fa_scratch thread_scratch(const pg_compute_params *p, const pg_tensor *ds
     return w;
 }
 
-/* kv head hk of batch i3 into w->kv32: K rows (dk floats each), then V rows (dv each) */
+/* kv head hk of batch i3 into w->kv32: K rows (dk floats each), then V as blocks of 8 dims
+ * ([dv / 8][n_kv][8]: P·V streams each block); row is scratch of dv floats */
 static void copy_kv_head(const pg_compute_params *p, const pg_tensor *k, const pg_tensor *v, int64_t hk,
-                         int64_t i3, float *kv32) {
+                         int64_t i3, float *kv32, float *row) {
     const int64_t n_kv = k->ne[2], dk = k->ne[0], dv = v->ne[0];
+    float *v32 = kv32 + n_kv * dk;
     for (int64_t j = 0; j < n_kv; j++) {
         p->k->vec_cvt_f16_f32((int)dk, kv32 + j * dk, (const uint16_t *)pg_row_ptr(k, hk, j, i3 % k->ne[3]));
-        p->k->vec_cvt_f16_f32((int)dv, kv32 + n_kv * dk + j * dv, (const uint16_t *)pg_row_ptr(v, hk, j, i3 % v->ne[3]));
+        p->k->vec_cvt_f16_f32((int)dv, row, (const uint16_t *)pg_row_ptr(v, hk, j, i3 % v->ne[3]));
+        for (int64_t b = 0; b < dv / 8; b++) memcpy(v32 + (b * n_kv + j) * 8, row + b * 8, 8 * sizeof(float));
     }
 }
 
@@ -220,7 +224,7 @@ static void attend_one(const pg_compute_params *p, pg_tensor *dst, int64_t h, in
         const double sum = kern->vec_soft_max_f32((int)n, sc, sc, max);
         kern->vec_scale_f32((int)n, sc, (float)(1.0 / sum));
         round_to_f16(kern, (int)n, sc, w->p16);
-        kern->vec_pv8_f32((int)n, dv, out, kv32 + n_kv * dk + j0 * dv, sc);
+        kern->vec_pv8_f32((int)n, dv, out, kv32 + n_kv * dk + j0 * 8, (size_t)n_kv * 8, sc);
         return;
     }
     pg_gather_f32(dk, w->q32, pg_row_ptr(q, h, iq, i3), q->nb[0]);
@@ -245,9 +249,9 @@ static void attend_one(const pg_compute_params *p, pg_tensor *dst, int64_t h, in
     }
     const double sum = kern->vec_soft_max_f32((int)n_kv, scores, scores, max);
     kern->vec_scale_f32((int)n_kv, scores, (float)(1.0 / sum));
-    if (v32 && !single && dv % 8 == 0) {             /* batch, V as F32: the P·V kernel */
+    if (v32) {                                       /* batch, V as F32 (blocked): the P·V kernel */
         round_to_f16(kern, (int)n_kv, scores, w->p16);
-        kern->vec_pv8_f32((int)n_kv, dv, out, v32, scores);
+        kern->vec_pv8_f32((int)n_kv, dv, out, v32, (size_t)n_kv * 8, scores);
         return;
     }
     const int n_lanes = single ? PV_LANES_ONE : PV_LANES;
@@ -268,8 +272,7 @@ static void attend_one(const pg_compute_params *p, pg_tensor *dst, int64_t h, in
             continue;
         }
         float *lane = w->lanes + (j % n_lanes) * dv;
-        if (v32) kern->vec_mad_f32(dv, lane, v32 + j * dv, pj);
-        else if (v->type == PG_TYPE_F16) kern->vec_mad_f16(dv, lane, (const uint16_t *)vrow, pj);
+        if (v->type == PG_TYPE_F16) kern->vec_mad_f16(dv, lane, (const uint16_t *)vrow, pj);
         else kern->vec_mad_f32(dv, lane, (const float *)vrow, pj);
     }
     if (single) sum_lanes_one(dv, w->lanes, tail, out);
@@ -294,7 +297,7 @@ void pg_forward_flash_attn_ext(const pg_compute_params *p, pg_tensor *dst) {
      * GQA group */
     for (int64_t i3 = 0; i3 < q->ne[3]; i3++)
         for (int64_t hk = 0; hk < n_head_kv; hk++) {
-            if (w.kv32) copy_kv_head(p, k, v, hk, i3, w.kv32);
+            if (w.kv32) copy_kv_head(p, k, v, hk, i3, w.kv32, w.lanes);
             for (int64_t iq = p->ith; iq < n_q; iq += p->nth)
             {
                 const int grouped = w.kv32 && (!dst->src[3] || dst->src[3]->ne[2] == 1) && dst->ne[0] % 8 == 0;

@@ -22,7 +22,7 @@ void pg_vec_swiglu_f32_ref(int n, float *y, const float *x, const float *g);
 void pg_vec_cvt_f32_f16_ref(int n, uint16_t *y, const float *x);
 void pg_vec_cvt_f16_f32_ref(int n, float *y, const uint16_t *x);
 void pg_vec_rope_f32_ref(int n_dims, int neox, float *y, const float *x, const float *cache);
-void pg_vec_pv8_f32_ref(int n, int dv, float *out, const float *v, const float *p);
+void pg_vec_pv8_f32_ref(int n, int dv, float *out, const float *v, size_t block_stride, const float *p);
 
 /* The scalar elementwise functions behind the refs (ggml's formulas). */
 #include <math.h>

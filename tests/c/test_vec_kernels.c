@@ -73,12 +73,14 @@ static void test_path(const pg_kernels *k) {
                 report(p, neox ? "rope_neox_f32" : "rope_norm_f32", n, dn, ok);
             }
 
-            /* P·V: 8-dim rows, n positions (x as V rows of 8, y as probabilities, some zero) */
+            /* P·V: 16 dims in 2 blocks of 8 (block stride past the n positions: padding),
+             * x as V, y as probabilities (some zero) */
             {
-                const int npos = n / 8;
+                const int npos = n / 20;
+                const size_t stride = (size_t)npos * 8 + 8;
                 for (int i = 0; i < npos; i += 3) y[i] = 0.0f;
-                pg_vec_pv8_f32_ref(npos, 8, a, x, y); k->vec_pv8_f32(npos, 8, b, x, y);
-                ok = 1; for (int i = 0; i < 8 && npos > 0; i++) ok &= same_float(a[i], b[i]);
+                pg_vec_pv8_f32_ref(npos, 16, a, x, stride, y); k->vec_pv8_f32(npos, 16, b, x, stride, y);
+                ok = 1; for (int i = 0; i < 16; i++) ok &= same_float(a[i], b[i]);
                 report(p, "pv8_f32", n, dn, ok);
                 fill(y, n, kind);
             }

@@ -5,8 +5,9 @@
 
 #include "kernels.h"
 
-static void vec_pv8_f32_avx2(int n, int dv, float *out, const float *v, const float *p) {
+static void vec_pv8_f32_avx2(int n, int dv, float *out, const float *v, size_t block_stride, const float *p) {
     for (int d = 0; d < dv; d += 8) {
+        const float *vb = v + (size_t)(d / 8) * block_stride;   /* positions' 8 dims, contiguous */
         __m256 lane[8];
         for (int l = 0; l < 8; l++) lane[l] = _mm256_setzero_ps();
         for (int j0 = 0; j0 < n; j0 += 8) {
@@ -14,7 +15,7 @@ static void vec_pv8_f32_avx2(int n, int dv, float *out, const float *v, const fl
             for (int l = 0; l < 8; l++) {   /* l constant after unrolling: lanes stay in registers */
                 const int j = j0 + l;
                 if (j < n)
-                    lane[l] = _mm256_fmadd_ps(_mm256_loadu_ps(v + (size_t)j * dv + d), _mm256_set1_ps(p[j]), lane[l]);
+                    lane[l] = _mm256_fmadd_ps(_mm256_loadu_ps(vb + (size_t)j * 8), _mm256_set1_ps(p[j]), lane[l]);
             }
         }
         const __m256 t0 = _mm256_add_ps(lane[0], lane[4]), t1 = _mm256_add_ps(lane[1], lane[5]);
