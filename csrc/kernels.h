@@ -82,10 +82,12 @@ typedef struct {
      * or neox (i, i + n_dims/2) — by cache = (cos_i, sin_i) interleaved per pair:
      * y0 = fma(x0, c, -(x1 * s)), y1 = fma(x0, s, x1 * c) (llama.cpp's contraction). */
     void (*vec_rope_f32)(int n_dims, int neox, float *y, const float *x, const float *cache);
-    /* P·V of one attention query: out[d] = sum over j of p[j] * v[j * dv + d], dv % 8 == 0, in
+    /* P·V of one attention query: out[d] = sum over j < n of p[j] * V[j][d], dv % 8 == 0, in
      * llama.cpp's batched order: position j feeds lane j % 8 by FMA (every j, as ggml: p[j] = 0 too),
-     * lanes reduced as (l0+l4 + l2+l6) + (l1+l5 + l3+l7) — see csrc/ops/attention.c. */
-    void (*vec_pv8_f32)(int n, int dv, float *out, const float *v, const float *p);
+     * lanes reduced as (l0+l4 + l2+l6) + (l1+l5 + l3+l7) — see csrc/ops/attention.c.
+     * V blocked by 8 dims (each block streams contiguously): V[j][d] at
+     * v[(d / 8) * block_stride + j * 8 + d % 8]. */
+    void (*vec_pv8_f32)(int n, int dv, float *out, const float *v, size_t block_stride, const float *p);
 } pg_kernels;
 
 /* The active table. Valid after pg_kernels_init(); never NULL afterwards. */
