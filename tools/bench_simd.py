@@ -3,7 +3,7 @@
 
 Two kernel families, single-threaded, each timed as a whole loop in C (src/pyggml/_bench.pxi):
   gemv       y = W x for a (rows x cols) weight matrix of each type, as mul_mat runs one
-             activation row (the path's single-row kernel, or its tiles of 4 weight rows) against
+             activation row (the path's single-row kernel, or its tiles of 8 weight rows) against
              x quantized to the type's activation partner; GB/s of weight bytes read, GFLOP/s
              counting 2 * rows * cols.
   from_float quantize rows of activations (Q8_0, Q8_1, Q8_K, F16); GB/s of f32 input read.

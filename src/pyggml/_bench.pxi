@@ -3,6 +3,9 @@
 # the data across repetitions that last at least min_seconds in total.
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
+cdef extern from "kernels.h":
+    enum: PG_TILE_ROWS
+
 
 cdef double _monotonic_seconds() noexcept nogil:
     cdef timespec ts
@@ -14,7 +17,7 @@ def bench_gemv(int wtype, const uint8_t[::1] weights, int64_t rows, int64_t cols
                const uint8_t[::1] activation, float[::1] out, double min_seconds):
     """Best seconds of one GEMV as mul_mat runs it for one activation row: out[r] = dot(cols,
     weights row r, activation) through the path's single-row kernel (vec_dot_gemv) where it has
-    one, else through its tiles of 4 weight rows (vec_dot loop where it has no tile).
+    one, else through its tiles of PG_TILE_ROWS weight rows (vec_dot loop where it has no tile).
     weights: rows x row bytes of wtype; activation: one row of its partner type."""
     _check_type(wtype)
     cdef pg_vec_dot_fn fn = pg_active_kernels.vec_dot[wtype]
@@ -42,9 +45,11 @@ def bench_gemv(int wtype, const uint8_t[::1] weights, int64_t rows, int64_t cols
                 for r in range(rows):
                     gemv(<int>cols, &y[r], w + r * row_bytes, a)
             else:
-                for r in range(0, rows, 4):
+                r = 0
+                while r < rows:
                     pg_vec_dot_tile(pg_active_kernels, wtype, <int>cols, &y[r], 0, w + r * row_bytes,
-                                    row_bytes, a, 0, <int>(rows - r if rows - r < 4 else 4), 1)
+                                    row_bytes, a, 0, <int>(rows - r if rows - r < PG_TILE_ROWS else PG_TILE_ROWS), 1)
+                    r += PG_TILE_ROWS
             dt = _monotonic_seconds() - t0
             best = dt if dt < best else best
             total += dt

@@ -41,8 +41,6 @@ static void vec_dot_f16_gemv_avx2(int n, float *s, const void *vx, const void *v
 void pg_fill_avx2_gemv(pg_kernels *k) {
     k->vec_dot_gemv[PG_TYPE_F32] = vec_dot_f32_gemv_avx2;
     k->vec_dot_gemv[PG_TYPE_F16] = vec_dot_f16_gemv_avx2;
-    /* one row of these streams faster through vec_dot than through the 4-row tile (measured:
-     * a 65536x640 Q8_0 GEMV 29 vs 8 GB/s on one thread); same values by definition */
-    k->vec_dot_gemv[PG_TYPE_Q8_0] = k->vec_dot[PG_TYPE_Q8_0];
-    k->vec_dot_gemv[PG_TYPE_Q4_1] = k->vec_dot[PG_TYPE_Q4_1];
+    /* Q4_1, Q5_0, Q5_1, Q8_0: a lone row goes through the tile (tile_avx2.c, 8 weight rows per
+     * pass, rows ahead prefetched), faster than one vec_dot per row; same values by definition */
 }
