@@ -3,9 +3,6 @@
 # the data across repetitions that last at least min_seconds in total.
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
-cdef extern from "kernels.h":
-    enum: PG_TILE_ROWS
-
 
 cdef double _monotonic_seconds() noexcept nogil:
     cdef timespec ts

@@ -49,6 +49,7 @@ cdef extern from "pyggml.h":
     int pg_set_simd_path(const char *name) nogil
 
 cdef extern from "kernels.h":
+    enum: PG_TILE_ROWS
     ctypedef void (*pg_vec_dot_fn)(int n, float *s, const void *x, const void *y) noexcept nogil
     ctypedef void (*pg_from_float_fn)(const float *x, void *y, int64_t n) noexcept nogil
     ctypedef void (*pg_to_float_fn)(const void *x, float *y, int64_t n) noexcept nogil
