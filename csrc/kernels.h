@@ -107,6 +107,7 @@ void pg_fill_neon_quant(pg_kernels *k);     /* csrc/arch/arm/quants_neon.c */
 void pg_fill_neon_vec(pg_kernels *k);       /* csrc/arch/arm/vec_neon.c */
 void pg_fill_avx2_tile(pg_kernels *k);      /* csrc/arch/x86/tile_avx2.c */
 void pg_fill_avx2_tile_q4_0(pg_kernels *k); /* csrc/arch/x86/tile_q4_0_avx2.c */
+void pg_fill_avx2_tile_k(pg_kernels *k);    /* csrc/arch/x86/tile_k_avx2.c */
 void pg_fill_avx2_gemv(pg_kernels *k);      /* csrc/arch/x86/gemv_avx2.c */
 void pg_fill_avx2_rope(pg_kernels *k);      /* csrc/arch/x86/rope_avx2.c */
 void pg_fill_avx2_pv(pg_kernels *k);        /* csrc/arch/x86/pv_avx2.c */

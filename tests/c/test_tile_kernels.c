@@ -18,10 +18,10 @@
 
 static const pg_type_traits *traits(int type) { return &pg_type_traits_table[type]; }
 
-/* the types of the real models, which a SIMD path must tile itself */
-/* Q4_K and Q6_K have none: their vec_dot follow llama.cpp's float orders (Q4_K's repacked GEMM,
- * Q6_K's 8-lane vec_dot), which no tile repeats */
-static const int MODEL_TYPES[] = {PG_TYPE_Q4_0, PG_TYPE_Q4_1, PG_TYPE_Q5_0, PG_TYPE_Q8_0};
+/* the types of the real models (SmolLM2, Gemma 3 Q4_K_M), which a SIMD path must tile itself;
+ * the K-quant tiles must repeat their vec_dot's llama.cpp float orders (Q4_K's repacked GEMM,
+ * Q6_K's 8-lane vec_dot) */
+static const int MODEL_TYPES[] = {PG_TYPE_Q4_0, PG_TYPE_Q4_1, PG_TYPE_Q5_0, PG_TYPE_Q8_0, PG_TYPE_Q4_K, PG_TYPE_Q6_K};
 #define N_MODEL_TYPES (int)(sizeof MODEL_TYPES / sizeof MODEL_TYPES[0])
 
 enum { DATA_QUANTIZED, DATA_RAW, N_DATA };

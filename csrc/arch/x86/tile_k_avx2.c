@@ -1,0 +1,247 @@
+/* AVX2 tiles of vec_dot (pg_vec_dot_tile_fn) for the K-quants of the real models, Q4_K and
+ * Q6_K with Q8_K activations. Each output repeats its vec_dot (quants_avx2_k.c) float for float;
+ * only how the exact integer sums are reached changes (integers are exact in any order).
+ *
+ * Q4_K: up to 8 weight rows x up to 4 activation rows, lane r of every vector = weight row r.
+ * Per output, as pg_vec_dot_q4_K_q8_K_avx2 (llama.cpp's repacked GEMM order): per 64 elements
+ * c of a super-block, acc = fma(isum_c, d * yd, acc) and acc_min = fma(mins_c, dmin * yd,
+ * acc_min); the result is acc - acc_min.
+ *   - the 8 rows' headers (d | dmin, 12 scale bytes) are transposed into lanes, and the 6-bit
+ *     scales and mins unpacked for all 8 rows at once (k_scales_mins_6bit on 32-bit lanes);
+ *   - chunk c's 32 code bytes of the 8 rows are transposed on the fly into 8 vectors, vector k
+ *     holding bytes 4k..4k+3 of every row (low nibbles: elements 64c + 4k.., high: 64c + 32 +
+ *     4k..), each multiplied (maddubs) with the matching 4 activation bytes broadcast to all
+ *     lanes. A 32-element group takes 8 such products per i16 slot, each at most
+ *     2 * 15 * 128 = 3840: 8 * 3840 = 30720 < 32768, exact in i16; one madd with the row's scale
+ *     (in both i16 halves of its lane) widens and scales them. The i16 adds are saturating ones,
+ *     which never saturate here (same values as wrapping adds) but which the compiler does not
+ *     re-associate into spilled trees;
+ *   - the chunks' integer sums are made first, then each output's two FMA chains run chunk by
+ *     chunk in vec_dot's order;
+ *   - mins_c = madd of the row's (min[2c], min[2c+1]) with the activation's 32-element group
+ *     sums (bsums pairs), the same for all rows.
+ * Rows past nr repeat row nr - 1 and their outputs are dropped.
+ *
+ * Q6_K: as pg_vec_dot_q6_K_q8_K_avx2, 8 int lanes per output and super-block (lane l = the
+ * scaled products of bytes 4l..4l+3 of every 32-element chunk, minus 32 * the scales x bsums
+ * offset), acc = fma(yd * d, lanes, acc), hsum_f32x8 at the end. The tile takes one weight row
+ * at a time against up to 4 activation rows: each super-block's codes and scale pairs are
+ * unpacked once for all of them, and the FMA chains of the activation rows overlap. */
+#include "arch/x86/simd_avx2.h"
+#include "arch/x86/tile_avx2.h"
+#include "kernels.h"
+#include "quants/blocks.h"
+
+#define ROWS 8
+
+static inline __m256i load_32(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
+
+/* 4 activation bytes starting at element i, in every lane */
+static inline __m256i bcast4(const int8_t *qs, int i) {
+    int32_t w;
+    memcpy(&w, qs + i, 4);
+    return _mm256_set1_epi32(w);
+}
+
+/* 16 bytes at byte offset off of 8 rows -> 4 vectors, vector k lane r = bytes 4k..4k+3 of row r */
+static inline void transpose_16x8(const char *const xr[ROWS], size_t off, __m256i out[4]) {
+    __m256i p[4];    /* [row j | row j + 4]; dword transposes within each 128-bit half */
+    for (int j = 0; j < 4; j++)
+        p[j] = _mm256_loadu2_m128i((const __m128i *)(xr[j + 4] + off), (const __m128i *)(xr[j] + off));
+    const __m256i t0 = _mm256_unpacklo_epi32(p[0], p[1]), t1 = _mm256_unpackhi_epi32(p[0], p[1]);
+    const __m256i t2 = _mm256_unpacklo_epi32(p[2], p[3]), t3 = _mm256_unpackhi_epi32(p[2], p[3]);
+    out[0] = _mm256_unpacklo_epi64(t0, t2);
+    out[1] = _mm256_unpackhi_epi64(t0, t2);
+    out[2] = _mm256_unpacklo_epi64(t1, t3);
+    out[3] = _mm256_unpackhi_epi64(t1, t3);
+}
+
+/* ---- Q4_K ---- */
+
+/* A super-block's header for 8 rows, lane r = row r */
+typedef struct {
+    __m256 d, dmin;
+    __m256i scale_bytes[2];  /* scales of groups 4i..4i+3 as the 4 bytes of each lane */
+    __m256i min_bytes[2];    /* mins, the same way */
+} q4_K_header8;
+
+static inline void q4_K_header(const char *const xr[ROWS], size_t off, q4_K_header8 *h) {
+    __m256i w[4];   /* w[0] = d | dmin << 16; w[1..3] = the 12 packed scale bytes */
+    transpose_16x8(xr, off, w);
+    const __m256i lo16 = _mm256_and_si256(w[0], _mm256_set1_epi32(0xffff));
+    const __m256i f16 = _mm256_permute4x64_epi64(_mm256_packus_epi32(lo16, _mm256_srli_epi32(w[0], 16)), 0xd8);
+    h->d = _mm256_cvtph_ps(_mm256_castsi256_si128(f16));
+    h->dmin = _mm256_cvtph_ps(_mm256_extracti128_si256(f16, 1));
+    /* k_scales_mins_6bit (arch/k_scales.h) on every lane */
+    const __m256i m6 = _mm256_set1_epi32(0x3f3f3f3f), m4 = _mm256_set1_epi32(0x0f0f0f0f),
+                  m2 = _mm256_set1_epi32(0x03030303);
+    h->scale_bytes[0] = _mm256_and_si256(w[1], m6);
+    h->scale_bytes[1] = _mm256_or_si256(_mm256_and_si256(w[3], m4),
+                                        _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(w[1], 6), m2), 4));
+    h->min_bytes[0] = _mm256_and_si256(w[2], m6);
+    h->min_bytes[1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(w[3], 4), m4),
+                                      _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(w[2], 6), m2), 4));
+}
+
+/* bytes a, b of every lane as i16 (a in the low half, b in the high half of the lane) */
+static inline __m256i lane_bytes_i16(__m256i v, int a, int b) {
+    const char z = (char)0x80;
+    const __m128i pat = _mm_setr_epi8((char)a, z, (char)b, z, (char)(a + 4), z, (char)(b + 4), z, (char)(a + 8), z,
+                                      (char)(b + 8), z, (char)(a + 12), z, (char)(b + 12), z);
+    return _mm256_shuffle_epi8(v, _mm256_broadcastsi128_si256(pat));
+}
+
+/* One pass over NC activation rows: xr[r] the 8 weight rows, acc[c] lane r = output (r, c). */
+TILE_INLINE void q4_K_pass(int nb, float *s, size_t bs, int nr, const char *const xr[ROWS], const char *y, size_t by,
+                           const int NC) {
+    const __m256i mask4 = _mm256_set1_epi8(0x0f);
+    __m256 acc[4], acc_min[4];
+    for (int c = 0; c < NC; c++) acc[c] = acc_min[c] = _mm256_setzero_ps();
+    for (int ib = 0; ib < nb; ib++) {
+        const size_t xoff = (size_t)ib * sizeof(block_q4_K);
+        q4_K_header8 h;
+        q4_K_header(xr, xoff, &h);
+        const block_q8_K *yb[4];
+        for (int c = 0; c < NC; c++) yb[c] = (const block_q8_K *)(y + c * by) + ib;
+        /* integer part: isum[ch][c] lane r = scale-weighted code x activation sum of chunk ch */
+        __m256i isum[4][4];
+#pragma GCC unroll 4
+        for (int ch = 0; ch < 4; ch++) {
+            __m256i sum_lo[4], sum_hi[4];   /* i16: groups 2ch (low nibbles), 2ch + 1 (high) */
+            for (int c = 0; c < NC; c++) sum_lo[c] = sum_hi[c] = _mm256_setzero_si256();
+#pragma GCC unroll 2
+            for (int half = 0; half < 2; half++) {
+                __m256i bytes[4];
+                transpose_16x8(xr, xoff + offsetof(block_q4_K, qs) + 32 * ch + 16 * half, bytes);
+                for (int k = 0; k < 4; k++) {
+                    const __m256i lo = _mm256_and_si256(bytes[k], mask4);
+                    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bytes[k], 4), mask4);
+                    const int e = 64 * ch + 16 * half + 4 * k;
+                    for (int c = 0; c < NC; c++) {
+                        sum_lo[c] = _mm256_adds_epi16(sum_lo[c], _mm256_maddubs_epi16(lo, bcast4(yb[c]->qs, e)));
+                        sum_hi[c] = _mm256_adds_epi16(sum_hi[c], _mm256_maddubs_epi16(hi, bcast4(yb[c]->qs, e + 32)));
+                    }
+                }
+            }
+            const int j = 2 * (ch % 2);   /* groups 2ch, 2ch + 1 are bytes j, j + 1 of [ch / 2] */
+            const __m256i scale_lo = lane_bytes_i16(h.scale_bytes[ch / 2], j, j);
+            const __m256i scale_hi = lane_bytes_i16(h.scale_bytes[ch / 2], j + 1, j + 1);
+            for (int c = 0; c < NC; c++)
+                isum[ch][c] =
+                    _mm256_add_epi32(_mm256_madd_epi16(sum_lo[c], scale_lo), _mm256_madd_epi16(sum_hi[c], scale_hi));
+        }
+        /* float part, per output in vec_dot's order: chunk by chunk */
+        __m256i mins[4];
+        for (int ch = 0; ch < 4; ch++)
+            mins[ch] = lane_bytes_i16(h.min_bytes[ch / 2], 2 * (ch % 2), 2 * (ch % 2) + 1);
+        for (int c = 0; c < NC; c++) {
+            uint32_t group_sums[4];   /* chunk ch: i16 pair (bsums 4ch + 4ch+1, 4ch+2 + 4ch+3) */
+            const __m128i bsums_lo = _mm_loadu_si128((const __m128i *)yb[c]->bsums);
+            const __m128i bsums_hi = _mm_loadu_si128((const __m128i *)(yb[c]->bsums + 8));
+            _mm_storeu_si128((__m128i *)group_sums, _mm_hadd_epi16(bsums_lo, bsums_hi));
+            const __m256 yd = _mm256_set1_ps(yb[c]->d);
+            const __m256 dd = _mm256_mul_ps(h.d, yd), dm = _mm256_mul_ps(h.dmin, yd);
+            for (int ch = 0; ch < 4; ch++) {
+                acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[ch][c]), dd, acc[c]);
+                const __m256i msum = _mm256_madd_epi16(mins[ch], _mm256_set1_epi32((int)group_sums[ch]));
+                acc_min[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), dm, acc_min[c]);
+            }
+        }
+    }
+    for (int c = 0; c < NC; c++) {
+        float *out = (float *)((char *)s + c * bs);
+        const __m256 v = _mm256_sub_ps(acc[c], acc_min[c]);
+        if (nr == ROWS) {
+            _mm256_storeu_ps(out, v);
+        } else {
+            float lanes[ROWS];
+            _mm256_storeu_ps(lanes, v);
+            for (int r = 0; r < nr; r++) out[r] = lanes[r];
+        }
+    }
+}
+
+static void pg_vec_dot_tile_q4_K_avx2(int n, float *s, size_t bs, const void *x, size_t bx, const void *y, size_t by,
+                                      int nr, int nc) {
+    const char *rows[ROWS];
+    for (int r = 0; r < ROWS; r++) rows[r] = (const char *)x + (size_t)(r < nr ? r : nr - 1) * bx;
+    const int nb = n / QK_K;
+    switch (nc) {
+    case 1: q4_K_pass(nb, s, bs, nr, rows, y, by, 1); break;
+    case 2: q4_K_pass(nb, s, bs, nr, rows, y, by, 2); break;
+    case 3: q4_K_pass(nb, s, bs, nr, rows, y, by, 3); break;
+    default: q4_K_pass(nb, s, bs, nr, rows, y, by, 4); break;
+    }
+}
+
+/* ---- Q6_K ---- */
+
+/* v as computed, from a register: an empty asm the compiler cannot see through, so it keeps a
+ * chain of integer adds as written instead of re-associating it into a tree of stored partial
+ * products (register spills) */
+static inline __m256i in_register(__m256i v) {
+    __asm__("" : "+x"(v));
+    return v;
+}
+
+/* One weight row x against NC activation rows: output c at s + c * bs. */
+TILE_INLINE void q6_K_row(int nb, float *s, size_t bs, const block_q6_K *x, const char *y, size_t by, const int NC) {
+    const __m256i mask4 = _mm256_set1_epi8(0x0f), bits45 = _mm256_set1_epi8(0x30);
+    __m256 acc[4];
+    for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();
+    for (int ib = 0; ib < nb; ib++) {
+        const block_q6_K *xb = x + ib;
+        const block_q8_K *yb[4];
+        for (int c = 0; c < NC; c++) yb[c] = (const block_q8_K *)(y + c * by) + ib;
+        const __m128i scales = _mm_loadu_si128((const __m128i *)xb->scales);
+        __m256i lanes[4];
+        for (int c = 0; c < NC; c++) lanes[c] = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {           /* 128 elements: ql[64h..], qh[32h..] */
+            const __m256i ql_a = load_32(xb->ql + 64 * h), ql_b = load_32(xb->ql + 64 * h + 32);
+            const __m256i qh = load_32(xb->qh + 32 * h);
+            /* chunk j takes qh bits 2j, 2j+1 (moved to bits 4, 5) and the nibble below */
+            const __m256i codes[4] = {
+                _mm256_or_si256(_mm256_and_si256(ql_a, mask4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), bits45)),
+                _mm256_or_si256(_mm256_and_si256(ql_b, mask4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), bits45)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql_a, 4), mask4), _mm256_and_si256(qh, bits45)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql_b, 4), mask4),
+                                _mm256_and_si256(_mm256_srli_epi16(qh, 2), bits45)),
+            };
+            for (int j = 0; j < 4; j++) {
+                const int ch = 4 * h + j;
+                const __m256i scale_pair = scale_pair_i16(scales, 2 * ch, 2 * ch + 1);
+                for (int c = 0; c < NC; c++)
+                    lanes[c] = in_register(
+                        _mm256_add_epi32(lanes[c], mul_sum_scaled_16(codes[j], yb[c]->qs + 32 * ch, scale_pair)));
+            }
+        }
+        const __m256i scales_i16 = _mm256_cvtepi8_epi16(scales);
+        const float dx = fp16_to_f32(xb->d);
+        for (int c = 0; c < NC; c++) {
+            const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(load_32(yb[c]->bsums), scales_i16), 5);
+            const float dd = yb[c]->d * dx;
+            const __m256 lanes_f = _mm256_cvtepi32_ps(_mm256_sub_epi32(lanes[c], offset));
+            acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(dd), lanes_f, acc[c]);
+        }
+    }
+    for (int c = 0; c < NC; c++) *(float *)((char *)s + c * bs) = hsum_f32x8(acc[c]);
+}
+
+static void pg_vec_dot_tile_q6_K_avx2(int n, float *s, size_t bs, const void *x, size_t bx, const void *y, size_t by,
+                                      int nr, int nc) {
+    const int nb = n / QK_K;
+    for (int r = 0; r < nr; r++) {
+        const block_q6_K *row = (const block_q6_K *)((const char *)x + (size_t)r * bx);
+        switch (nc) {
+        case 1: q6_K_row(nb, s + r, bs, row, y, by, 1); break;
+        case 2: q6_K_row(nb, s + r, bs, row, y, by, 2); break;
+        case 3: q6_K_row(nb, s + r, bs, row, y, by, 3); break;
+        default: q6_K_row(nb, s + r, bs, row, y, by, 4); break;
+        }
+    }
+}
+
+void pg_fill_avx2_tile_k(pg_kernels *k) {
+    k->vec_dot_tile[PG_TYPE_Q4_K] = pg_vec_dot_tile_q4_K_avx2;
+    k->vec_dot_tile[PG_TYPE_Q6_K] = pg_vec_dot_tile_q6_K_avx2;
+}
