@@ -25,6 +25,8 @@ typedef void (*pg_vec_dot_tile_fn)(int n, float *s, size_t bs, const void *x, si
                                    size_t by, int nr, int nc);
 #define PG_TILE_ROWS 8
 #define PG_TILE_COLS 4
+/* activation rows per matrix (src1->ne[1]) from which mul_mat uses vec_dot_batch */
+#define PG_BATCH_MIN_ROWS 8
 /* Convert n floats into n elements of a type (n a multiple of its block size). */
 typedef void (*pg_from_float_fn)(const float *x, void *y, int64_t n);
 /* Convert n elements of a type into n floats. */
@@ -52,6 +54,10 @@ typedef struct {
     /* tiles of vec_dot (csrc/arch/x86/tile_avx2*.c); NULL where a path has none: then
      * pg_vec_dot_tile() loops over vec_dot */
     pg_vec_dot_tile_fn vec_dot_tile[PG_TYPE_COUNT];
+    /* llama.cpp's order for batches of >= PG_BATCH_MIN_ROWS activation rows where it differs
+     * (its "tiled" K-quant mul_mat; arch/x86/quants_avx2_q6k_batch.c); same contract as
+     * vec_dot_tile but with that order. NULL: vec_dot_tile / vec_dot. */
+    pg_vec_dot_tile_fn vec_dot_batch[PG_TYPE_COUNT];
     /* single-row products (mul_mat with one activation row, attention of one query):
      * llama.cpp's ggml computes these with its vec_dot (four 8-lane accumulators) where a batch
      * goes through its GEMM (one accumulator), so F32/F16 need their own order to match it bit
@@ -108,6 +114,7 @@ void pg_fill_neon_vec(pg_kernels *k);       /* csrc/arch/arm/vec_neon.c */
 void pg_fill_avx2_tile(pg_kernels *k);      /* csrc/arch/x86/tile_avx2.c */
 void pg_fill_avx2_tile_q4_0(pg_kernels *k); /* csrc/arch/x86/tile_q4_0_avx2.c */
 void pg_fill_avx2_tile_k(pg_kernels *k);    /* csrc/arch/x86/tile_k_avx2.c */
+void pg_fill_avx2_q6k_batch(pg_kernels *k); /* csrc/arch/x86/quants_avx2_q6k_batch.c */
 void pg_fill_avx2_gemv(pg_kernels *k);      /* csrc/arch/x86/gemv_avx2.c */
 void pg_fill_avx2_rope(pg_kernels *k);      /* csrc/arch/x86/rope_avx2.c */
 void pg_fill_avx2_pv(pg_kernels *k);        /* csrc/arch/x86/pv_avx2.c */

@@ -2,7 +2,8 @@
 bit-identical to the active path's vec_dot on that (weight row, quantized activation row) pair,
 for tile edges of every size (rows and activation counts not multiples of the tile), 1-3 threads,
 every SIMD path. Rows llama.cpp computes with its GEMV (a lone row; the last M % 4 of a repacked
-type) use the single-row kernel vec_dot_gemv instead. tests/c/test_tile_kernels.c checks the tile kernels exhaustively."""
+type) use the single-row kernel vec_dot_gemv instead; Q6_K batches of 8+ rows on AVX2 take llama.cpp's
+tiled order (test_q6k_batch_order.py). tests/c/test_tile_kernels.c checks the tile kernels exhaustively."""
 import numpy as np
 import pytest
 
@@ -11,6 +12,7 @@ from pyggml import GGMLType as T
 from pyggml import _core, ops
 from pyggml.quants import quantize, quantize_row_activation
 from pyggml.types import traits
+from test_q6k_batch_order import tiled_order
 
 WEIGHT_TYPES = [T.F32, T.F16, T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1, T.Q8_0, T.Q4_K, T.Q6_K]
 PATHS = sorted({"scalar", _core.best_simd_path()})
@@ -49,6 +51,8 @@ def test_mul_mat_outputs_equal_vec_dot_bitwise(path, wtype, n_out, m, n_threads)
             a_row = row.view(np.uint8) if vdt == T.F32 else quantize_row_activation(row, vdt)
             for i in range(n_out):
                 want[j, i] = _core.vec_dot_active(int(wtype), raw[i], a_row, k, j >= first_gemv)
+        if path == "avx2" and wtype == T.Q6_K and m >= 8:
+            want = tiled_order(raw, acts)
         assert np.array_equal(got.view(np.uint32), want.view(np.uint32)), np.argwhere(got != want)[:5]
     finally:
         pyggml.set_simd_path(_core.best_simd_path())

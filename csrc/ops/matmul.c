@@ -13,7 +13,9 @@
  * tile only overlaps independent outputs and reuses each loaded block.
  * Where a path has vec_dot_gemv for the type, rows that llama.cpp computes with its GEMV rather
  * than its GEMM (a lone row; for repacked types the last M % gemv_group rows) go through it:
- * the orders differ (F32/F16, Q4_K), or one row streams faster that way (Q8_0, Q4_1). */
+ * their orders differ (F32/F16, Q4_K).
+ * Where a path has vec_dot_batch for the type, matrices of >= PG_BATCH_MIN_ROWS activation rows
+ * go through it instead, every row (llama.cpp's "tiled" order for such batches, Q6_K). */
 #include "threadpool.h"
 
 #define PG_MM_ROWS 16
@@ -78,8 +80,10 @@ void pg_forward_mul_mat(const pg_compute_params *p, pg_tensor *dst) {
     const int64_t n_chunks = per_batch * ne12 * ne13;
     const int64_t r2 = ne12 / src0->ne[2], r3 = ne13 / src0->ne[3];
 
+    /* batches of >= PG_BATCH_MIN_ROWS rows with a vec_dot_batch kernel: all rows through it */
+    const pg_vec_dot_tile_fn batch_tile = M >= PG_BATCH_MIN_ROWS ? p->k->vec_dot_batch[src0->type] : NULL;
     /* activation rows [0, M_tiled) go through tiles, the rest through vec_dot_gemv */
-    pg_vec_dot_fn gemv = p->k->vec_dot_gemv[src0->type];
+    pg_vec_dot_fn gemv = batch_tile ? NULL : p->k->vec_dot_gemv[src0->type];
     const int group = p->k->gemv_group[src0->type];
     const int64_t M_tiled = !gemv ? M : group ? M - M % group : (M == 1 ? 0 : M);
     for (int64_t c = p->ith; c < n_chunks; c = atomic_fetch_add(chunk_next, 1)) {
@@ -103,8 +107,11 @@ void pg_forward_mul_mat(const pg_compute_params *p, pg_tensor *dst) {
             const char *y = a + ic * act_row;
             for (int64_t ir = ir0; ir < ir1; ir += PG_TILE_ROWS) {
                 const int nr = (int)(ir1 - ir < PG_TILE_ROWS ? ir1 - ir : PG_TILE_ROWS);
-                pg_vec_dot_tile(p->k, src0->type, (int)K, out + ir, dst->nb[1], w + ir * src0->nb[1], src0->nb[1], y,
-                                act_row, nr, nc);
+                if (batch_tile)
+                    batch_tile((int)K, out + ir, dst->nb[1], w + ir * src0->nb[1], src0->nb[1], y, act_row, nr, nc);
+                else
+                    pg_vec_dot_tile(p->k, src0->type, (int)K, out + ir, dst->nb[1], w + ir * src0->nb[1],
+                                    src0->nb[1], y, act_row, nr, nc);
             }
         }
     }

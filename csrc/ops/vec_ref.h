@@ -31,9 +31,11 @@ void pg_vec_pv8_f32_ref(int n, int dv, float *out, const float *v, size_t block_
 #define PG_GELU_COEF_A 0.044715f
 
 static inline float pg_silu_ref(float x) { return x / (1.0f + expf(-x)); }
-/* GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
+/* GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). The inner
+ * 1 + a x x is one fmaf, as llama.cpp's FMA build contracts it: its F16 table then matches
+ * ggml_table_gelu_f16 in all entries (the plain form differs at x = -1.9990234). */
 static inline float pg_gelu_ref(float x) {
-    return 0.5f * x * (1.0f + tanhf(PG_SQRT_2_OVER_PI * x * (1.0f + PG_GELU_COEF_A * x * x)));
+    return 0.5f * x * (1.0f + tanhf(PG_SQRT_2_OVER_PI * x * fmaf(PG_GELU_COEF_A * x, x, 1.0f)));
 }
 
 #endif
