@@ -45,8 +45,10 @@ class Graph:
         self.outputs: list[Tensor] = []
         self._visited: set[int] = set()
         self._compiled: _core.NodeList | None = None
-        self._buffer = None
-        self._work: dict[int, np.ndarray] = {}
+        self._buffer = None                                  # compute buffer (own or shared)
+        self._shared: alloc.SharedMemory | None = None
+        self._work: dict[int, np.ndarray] = {}               # n_threads -> own work buffer
+        self._work_sizes: dict[int, int] = {}                # n_threads -> bytes needed
         self.plan: alloc.AllocPlan | None = None
 
     @property
@@ -77,19 +79,31 @@ class Graph:
         self.outputs.append(tensor)
         return self
 
-    def _compile(self, reuse: bool = True) -> None:
+    def _compile(self, reuse: bool = True, shared: alloc.SharedMemory | None = None) -> None:
         keep = {id(t) for t in self.outputs} | {id(t) for t in self.nodes + self.leafs if t.is_output}
-        self._buffer, self.plan = alloc.allocate(self.nodes, self.leafs, keep, reuse)
+        if shared is None:
+            self._buffer, self.plan = alloc.allocate(self.nodes, self.leafs, keep, reuse)
+        else:
+            self.plan = alloc.plan(self.nodes, self.leafs, keep, reuse)
+            self.rebind(shared.attach(self, self.plan.size))
+            self._shared = shared
         for t in self.leafs:
             if not t.data:
                 raise ValueError(f"leaf {t.name!r} has no data")
         self._compiled = _core.NodeList([t._c for t in self.nodes])
 
-    def allocate(self, reuse: bool = True) -> alloc.AllocPlan:
-        """Plan and allocate compute memory now (otherwise done by the first compute)."""
+    def allocate(self, reuse: bool = True, shared: alloc.SharedMemory | None = None) -> alloc.AllocPlan:
+        """Plan and allocate compute memory now (otherwise done by the first compute). With
+        shared, the graph uses that compute and work memory instead of its own: only one of the
+        graphs sharing it may be computed at a time, and its inputs must be set before each run."""
         if self._compiled is None:
-            self._compile(reuse)
+            self._compile(reuse, shared)
         return self.plan
+
+    def rebind(self, raw: np.ndarray) -> None:
+        """Point the planned tensors (and views of them) at another compute buffer."""
+        alloc.bind(self.nodes, self.leafs, self.plan, raw)
+        self._buffer = raw
 
     @property
     def compute_buffer_size(self) -> int:
@@ -103,9 +117,15 @@ class Graph:
         if pool is None:
             pool = default_pool(n_threads or default_n_threads())
         nth = pool.n_threads
-        work = self._work.get(nth)
-        if work is None:
-            work = self._work[nth] = np.zeros(self._compiled.work_size(nth) + 64, dtype=np.uint8)
+        size = self._work_sizes.get(nth)
+        if size is None:
+            size = self._work_sizes[nth] = self._compiled.work_size(nth) + 64
+        if self._shared is not None:
+            work = self._shared.work_buffer(size)
+        else:
+            work = self._work.get(nth)
+            if work is None:
+                work = self._work[nth] = np.zeros(size, dtype=np.uint8)
         result = self._compiled.compute(pool, work.ctypes.data, work.nbytes, profile)
         if profile:
             return {Op(op).name: (ns / 1e6, count) for op, (ns, count) in result.items()}

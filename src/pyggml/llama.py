@@ -18,15 +18,17 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import numpy as np
 
-from .chat import ChatFormatter
 from .cli.timings import PerfStats, format_perf
 from .runner import ModelRunner
 from .sampling import RANDOM_SEED, Sampler, SamplingParams, make_rng
 from .tokenizer import Tokenizer
+
+if TYPE_CHECKING:
+    from .chat import ChatFormatter
 
 # the fallback ChatML template's end-of-turn text, a stop string when it is not a token
 _CHATML_END = "<|im_end|>"
@@ -366,6 +368,9 @@ class Llama:
     @property
     def chat_formatter(self) -> ChatFormatter:
         if self._chat_formatter is None:
+            # imported here: jinja2 costs ~6 MiB of RSS, paid only once a chat is rendered
+            from .chat import ChatFormatter
+
             self._chat_formatter = ChatFormatter.from_metadata(self.metadata)
         return self._chat_formatter
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import ops
+from . import alloc
 from ._core import ThreadPool
 from .arch import ModelConfig, get_arch
 from .arch.layers import BatchInputs, LayerCache
@@ -25,6 +25,13 @@ from .weights import WeightStore
 KV_PAD = 256
 MAX_CACHED_GRAPHS = 6
 _GRAPH_ARENA = 4 << 20
+
+
+def _write_mask(mask: Tensor, visible: np.ndarray) -> None:
+    """0 where visible, -inf elsewhere, written in place (no float64 temporaries)."""
+    m = mask.numpy()
+    m.fill(-np.inf)
+    np.copyto(m, np.float32(0.0), where=visible)
 
 
 @dataclass
@@ -59,6 +66,7 @@ class ModelRunner:
         self.pool = ThreadPool(self.n_threads)
         self._kv_ctx, self.kv = self._make_kv_cache(GGMLType.F16 if kv_type == "f16" else GGMLType.F32)
         self._graphs: OrderedDict[tuple, _BuiltGraph] = OrderedDict()
+        self._memory = alloc.SharedMemory()   # one compute + work buffer for all cached graphs
         self.n_past = 0
         self.timings = {"load_ms": (time.perf_counter() - t0) * 1e3, "prompt_ms": 0.0, "prompt_tokens": 0,
                         "eval_ms": 0.0, "eval_tokens": 0}
@@ -95,7 +103,7 @@ class ModelRunner:
         logits.name = "logits"
         graph = Graph(ctx)
         graph.build_forward_expand(logits)
-        graph.allocate()
+        graph.allocate(shared=self._memory)
         built = self._graphs[key] = _BuiltGraph(graph, batch, logits, ctx)
         while len(self._graphs) > MAX_CACHED_GRAPHS:
             self._graphs.popitem(last=False)
@@ -109,11 +117,11 @@ class ModelRunner:
         g.batch.kv_slots.numpy()[:] = pos
         g.batch.out_rows.numpy()[:] = np.arange(n - n_out, n, dtype=np.int32)
         kv_pos = np.arange(g.batch.n_kv, dtype=np.int32)[None, :]
-        visible = kv_pos <= pos[:, None]                          # causal; unfilled slots are > pos
-        g.batch.masks["causal"].numpy()[:] = np.where(visible, 0.0, -np.inf).astype(np.float32)
+        visible = kv_pos <= pos[:, None]              # (n, n_kv) causal; unfilled slots are > pos
+        _write_mask(g.batch.masks["causal"], visible)
         if "swa" in g.batch.masks:
-            in_window = (pos[:, None] - kv_pos) < self.config.n_swa
-            g.batch.masks["swa"].numpy()[:] = np.where(visible & in_window, 0.0, -np.inf).astype(np.float32)
+            visible &= (pos[:, None] - kv_pos) < self.config.n_swa
+            _write_mask(g.batch.masks["swa"], visible)
 
     # ---- evaluation -----------------------------------------------------------------------------
 
@@ -139,12 +147,12 @@ class ModelRunner:
             g.graph.compute(pool=self.pool)
             self.n_past += chunk.size
             if n_out:
-                out.append(g.logits.numpy().copy())
+                out.append(g.logits.numpy().copy())   # the shared buffer is reused by the next run
         ms = (time.perf_counter() - t0) * 1e3
         key = "prompt" if tokens.size > 1 else "eval"
         self.timings[f"{key}_ms"] += ms
         self.timings[f"{key}_tokens"] += int(tokens.size)
-        return np.concatenate(out, axis=0)
+        return out[0] if len(out) == 1 else np.concatenate(out, axis=0)
 
     def reset(self) -> None:
         self.n_past = 0
@@ -155,6 +163,12 @@ class ModelRunner:
             raise ValueError(f"truncate: n_keep={n_keep} outside [0, {self.n_past}]")
         self.n_past = n_keep
 
+    @property
+    def compute_buffer_size(self) -> int:
+        """Bytes of the compute buffer all cached graphs share (the largest one's plan)."""
+        return self._memory.size
+
     def close(self) -> None:
         self._graphs.clear()
+        self._memory = alloc.SharedMemory()
         self.pool.close()
