@@ -6,7 +6,7 @@ pp<P>: one prompt of P tokens evaluated from an empty cache; tg<N>: N tokens dec
 after an empty cache. t/s is mean ± sd over -r repetitions (after one warm-up run). With
 --vs-llama-cpp (only when llama-cpp-python's `llama_cpp` is importable; never a dependency) each
 row is timed again for llama.cpp through the same harness right after pyggml, and the ratio
-pyggml / llama.cpp is printed. --profile prints pyggml's time per op type per decoded token."""
+pyggml / llama.cpp is printed. --profile prints pyggml's time per op type, per prompt batch and per decoded token."""
 from __future__ import annotations
 
 import argparse
@@ -121,22 +121,50 @@ def bench_engine(engine_cls, path: str, threads: int, n_prompt: int, n_gen: int,
         engine.close()
 
 
+def _profile_graph(runner, built, reps: int) -> dict[str, tuple[float, int]]:
+    """Mean ms per op type over reps computes of a built graph (C executor's per-node profile)."""
+    totals: dict[str, list[float]] = {}
+    for _ in range(reps):
+        prof = built.graph.compute(pool=runner.pool, profile=True)
+        for op, (ms, count) in prof.items():
+            totals.setdefault(op, [0.0, count])[0] += ms / reps
+    return {op: (v[0], v[1]) for op, v in sorted(totals.items(), key=lambda kv: -kv[1][0])}
+
+
 def profile_decode(path: str, threads: int, n_tokens: int = 32) -> dict[str, tuple[float, int]]:
-    """Time per op type per decoded token (ms), from the C executor's per-node profile."""
+    """Time per op type per decoded token (ms)."""
     from ..runner import ModelRunner
 
     runner = ModelRunner(path, n_ctx=256, n_threads=threads)
-    runner.eval([1, 2, 3, 4])
-    totals: dict[str, list[float]] = {}
-    for i in range(n_tokens):
-        runner.eval([5 + i])
-    built = next(iter(g for k, g in runner._graphs.items() if k[0] == 1))
-    for _ in range(n_tokens):
-        prof = built.graph.compute(pool=runner.pool, profile=True)
-        for op, (ms, count) in prof.items():
-            totals.setdefault(op, [0.0, count])[0] += ms / n_tokens
-    runner.close()
-    return {op: (v[0], v[1]) for op, v in sorted(totals.items(), key=lambda kv: -kv[1][0])}
+    try:
+        runner.eval([1, 2, 3, 4])
+        for i in range(n_tokens):
+            runner.eval([5 + i])
+        built = next(iter(g for k, g in runner._graphs.items() if k[0] == 1))
+        return _profile_graph(runner, built, n_tokens)
+    finally:
+        runner.close()
+
+
+def profile_prompt(path: str, threads: int, n_prompt: int, reps: int = 3) -> dict[str, tuple[float, int]]:
+    """Time per op type of one prompt batch of n_prompt tokens (ms), recomputed reps times."""
+    from ..runner import ModelRunner
+
+    runner = ModelRunner(path, n_ctx=n_prompt + 8, n_threads=threads)
+    try:
+        tokens = np.random.default_rng(1234).integers(100, runner.config.n_vocab - 100, size=n_prompt)
+        runner.eval(tokens.tolist())
+        built = max(runner._graphs.items(), key=lambda kv: kv[0][0])[1]   # the largest batch
+        return _profile_graph(runner, built, reps)
+    finally:
+        runner.close()
+
+
+def _print_profile(title: str, prof: dict[str, tuple[float, int]]) -> None:
+    total = sum(ms for ms, _ in prof.values()) or 1.0
+    print(f"\n{title}", file=sys.stderr)
+    for op, (ms, count) in prof.items():
+        print(f"  {op:16s} {ms:9.3f} ms {100 * ms / total:5.1f} %  ({count} nodes)", file=sys.stderr)
 
 
 def _model_info(path: str) -> tuple[str, float, float]:
@@ -176,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-r", "--repetitions", type=int, default=3)
     ap.add_argument("-o", "--output", choices=("md", "json"), default="md")
     ap.add_argument("--vs-llama-cpp", action="store_true", help="also time llama.cpp (llama-cpp-python)")
-    ap.add_argument("--profile", action="store_true", help="time per op type per decoded token")
+    ap.add_argument("--profile", action="store_true",
+                    help="time per op type: per prompt batch (-p) and per decoded token (-n)")
     args = ap.parse_args(argv)
 
     try:
@@ -215,10 +244,12 @@ def main(argv: list[str] | None = None) -> int:
                                     ref[0] if ref else None, ref[1] if ref else None))
                     print(format_markdown(rows[-1:], args.vs_llama_cpp).splitlines()[-1], file=sys.stderr)
             if args.profile:
-                prof = profile_decode(path, t)
-                print(f"\nprofile {name}, {t} threads: ms per decoded token by op", file=sys.stderr)
-                for op, (ms, count) in prof.items():
-                    print(f"  {op:16s} {ms:8.3f} ms  ({count} nodes)", file=sys.stderr)
+                for n_prompt in (p for p in prompts if p):
+                    _print_profile(f"profile {name}, {t} threads: ms per pp{n_prompt} batch by op",
+                                   profile_prompt(path, t, n_prompt))
+                if any(gens):
+                    _print_profile(f"profile {name}, {t} threads: ms per decoded token by op",
+                                   profile_decode(path, t))
     if args.output == "json":
         print(json.dumps([asdict(r) | {"ratio": r.ratio} for r in rows], indent=2))
     else:

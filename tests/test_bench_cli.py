@@ -1,0 +1,50 @@
+"""pyggml-bench as a user runs it: llama-bench's table/JSON, the per-op profiles, bad arguments."""
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+SMOLLM = "smollm2-135m-q4_1"
+
+
+def bench(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "pyggml.cli.bench", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def smollm(model_path):
+    return str(model_path(SMOLLM))
+
+
+def test_json_rows_and_profiles(smollm):
+    r = bench("-m", smollm, "-p", 16, "-n", 3, "-t", 1, "-r", 1, "-o", "json", "--profile")
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    assert [row["test"] for row in rows] == ["pp16", "tg3"]
+    for row in rows:
+        assert row["threads"] == 1 and row["ts_mean"] > 0 and row["llama_cpp_mean"] is None
+    # both profiles name the matmul with the model's count of MUL_MAT nodes (30 layers x 7 + output)
+    for title in ("ms per pp16 batch by op", "ms per decoded token by op"):
+        section = r.stderr.split(title, 1)[1].split("\n\n", 1)[0]
+        m = re.search(r"MUL_MAT +([\d.]+) ms +([\d.]+) %  \((\d+) nodes\)", section)
+        assert m, section
+        assert float(m.group(1)) > 0 and int(m.group(3)) == 211
+
+
+def test_markdown_table(smollm):
+    r = bench("-m", smollm, "-p", 8, "-n", 0, "-t", 1, "-r", 2)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert lines[0] == "| model | size | params | backend | threads | test | t/s |"
+    assert re.fullmatch(r"\| llama 135M Q4_1 \| 93\.81 MiB \| 134\.52 M \| CPU \w+ \| 1 \| pp8 \| [\d.]+ ± [\d.]+ \|",
+                        lines[2]), lines[2]
+
+
+@pytest.mark.parametrize("args", [("-t", "0"), ("-r", "0"), ("-p", "x"), ("-m", "/no/such.gguf")])
+def test_bad_arguments_exit_2(smollm, args):
+    argv = ["-m", smollm, "-p", "8", "-n", "0", *args]
+    r = bench(*argv)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "pyggml-bench" in r.stderr
