@@ -24,7 +24,7 @@ typedef void (*pg_vec_dot_fn)(int n, float *s, const void *x, const void *y);
 typedef void (*pg_vec_dot_tile_fn)(int n, float *s, size_t bs, const void *x, size_t bx, const void *y,
                                    size_t by, int nr, int nc);
 #define PG_TILE_ROWS 8
-#define PG_TILE_COLS 4
+#define PG_TILE_COLS 8
 /* activation rows per matrix (src1->ne[1]) from which mul_mat uses vec_dot_batch */
 #define PG_BATCH_MIN_ROWS 8
 /* Convert n floats into n elements of a type (n a multiple of its block size). */

@@ -150,8 +150,8 @@ static void sum_lanes(int dv, const float *lanes, float *out) {
 }
 
 /* The scores of query iq against every key for the `group` heads of kv head hk, into
- * w->gscores[hh][j] (-INF where masked), from the F32 copy of K: one F32 tile call covers 4
- * keys x up to 4 heads, each score being exactly vec_dot[F32] of the pair (the tile contract),
+ * w->gscores[hh][j] (-INF where masked), from the F32 copy of K: one F32 tile call covers
+ * PG_TILE_ROWS keys x up to PG_TILE_COLS heads, each score being exactly vec_dot[F32] of the pair (the tile contract),
  * i.e. what tile_scores computes. Only keys between the first and last visible one are dotted. */
 static void group_scores(const pg_compute_params *p, const pg_tensor *dst, int64_t hk, int64_t iq, int64_t i3,
                          const fa_scratch *w, float scale, float softcap, int64_t range[2]) {

@@ -3,11 +3,14 @@
  * pair — for every type with a vec_dot, every tile shape nr x nc up to PG_TILE_ROWS x
  * PG_TILE_COLS, row lengths of 1 to 18 blocks, strided rows and outputs, quantized and raw-byte
  * weights. Outputs outside the tile must stay untouched. A SIMD path must carry its own tile
- * kernels for the types of the real models, or the comparison would prove nothing. */
+ * kernels for the types of the real models, or the comparison would prove nothing.
+ * Batch kernels (vec_dot_batch, llama.cpp's order for batches of 8+ rows; Q6_K) are held to
+ * that order written out below from the block layout, for the same shapes. */
 #include <stdlib.h>
 
 #include "harness.h"
 #include "kernels.h"
+#include "quants/blocks.h"
 #if defined(__aarch64__)
 #include "arch/arm/quants_neon.h"
 #endif
@@ -60,6 +63,33 @@ static void make_weight_row(int type, uint8_t *row, int n, int kind) {
     traits(type)->from_float_ref(f, row, n);
 }
 
+/* Q6_K x Q8_K in llama.cpp's order for batches (kernels.h vec_dot_batch), per super-block:
+ * isum = sum_i scale[i / 16] * (code_i - 32) * q8_i (exact), acc = fma(yd, d * (float)isum, acc).
+ * Element i = 128h + 32j + l takes the low (j < 2) or high nibble of ql[64h + 32 (j % 2) + l]
+ * and bits 2j, 2j+1 of qh[32h + l] as its bits 4, 5. */
+static float q6_K_batch_order(int n, const void *vx, const void *vy) {
+    const block_q6_K *x = vx;
+    const block_q8_K *y = vy;
+    float acc = 0.0f;
+    for (int b = 0; b < n / QK_K; b++) {
+        int32_t isum = 0;
+        for (int i = 0; i < QK_K; i++) {
+            const int h = i / 128, j = (i % 128) / 32, l = i % 32;
+            const uint8_t ql = x[b].ql[64 * h + 32 * (j % 2) + l];
+            const int nibble = j < 2 ? ql & 15 : ql >> 4;
+            const int high = (x[b].qh[32 * h + l] >> (2 * j)) & 3;
+            isum += x[b].scales[i / 16] * ((nibble | high << 4) - 32) * y[b].qs[i];
+        }
+        acc = fmaf(y[b].d, pg_fp16_to_fp32(x[b].d) * (float)isum, acc);
+    }
+    return acc;
+}
+
+/* the reference of a batch kernel, or NULL */
+static float (*batch_order(int type))(int, const void *, const void *) {
+    return type == PG_TYPE_Q6_K ? q6_K_batch_order : NULL;
+}
+
 static void test_type(const pg_kernels *k, int type) {
     static uint8_t w[PG_TILE_ROWS][MAX_N * 4 + ROW_PAD], a[PG_TILE_COLS][MAX_N * 4 + ROW_PAD];
     static float act[MAX_N];
@@ -84,33 +114,44 @@ static void test_type(const pg_kernels *k, int type) {
                 k->from_float[partner](act, a[c], n);
                 memcpy(abuf + c * arow, a[c], arow - ROW_PAD);
             }
-            float want[PG_TILE_COLS][PG_TILE_ROWS];
+            float want[PG_TILE_COLS][PG_TILE_ROWS], want_batch[PG_TILE_COLS][PG_TILE_ROWS];
+            const pg_vec_dot_tile_fn batch = k->vec_dot_batch[type];
             for (int c = 0; c < PG_TILE_COLS; c++)
-                for (int r = 0; r < PG_TILE_ROWS; r++) k->vec_dot[type](n, &want[c][r], w[r], a[c]);
+                for (int r = 0; r < PG_TILE_ROWS; r++) {
+                    k->vec_dot[type](n, &want[c][r], w[r], a[c]);
+                    if (batch) want_batch[c][r] = batch_order(type)(n, w[r], a[c]);
+                }
             for (int nr = 1; nr <= PG_TILE_ROWS; nr++) {
                 for (int nc = 1; nc <= PG_TILE_COLS; nc++) {
-                    float out[PG_TILE_COLS * OUT_STRIDE_FLOATS];
-                    const float sentinel = -12345.0f;
-                    for (int i = 0; i < PG_TILE_COLS * OUT_STRIDE_FLOATS; i++) out[i] = sentinel;
-                    pg_vec_dot_tile(k, type, n, out, OUT_STRIDE_FLOATS * sizeof(float), wbuf, wrow, abuf, arow, nr, nc);
-                    int ok = 1, untouched = 1;
-                    for (int c = 0; c < PG_TILE_COLS; c++)
-                        for (int i = 0; i < OUT_STRIDE_FLOATS; i++) {
-                            const float got = out[c * OUT_STRIDE_FLOATS + i];
-                            if (c < nc && i < nr) ok &= same_float(got, want[c][i]);
-                            else untouched &= got == sentinel;
-                        }
-                    check(ok, "%s tile %s n=%d %dx%d %s: differs from vec_dot", k->path, traits(type)->name, n, nr,
-                          nc, kind == DATA_RAW ? "raw codes" : "quantized");
-                    check(untouched, "%s tile %s n=%d %dx%d: wrote outside the tile", k->path, traits(type)->name,
-                          n, nr, nc);
-                    worst_ok &= ok;
+                    for (int is_batch = 0; is_batch <= (batch != NULL); is_batch++) {
+                        float out[PG_TILE_COLS * OUT_STRIDE_FLOATS];
+                        const float sentinel = -12345.0f;
+                        const size_t bs = OUT_STRIDE_FLOATS * sizeof(float);
+                        for (int i = 0; i < PG_TILE_COLS * OUT_STRIDE_FLOATS; i++) out[i] = sentinel;
+                        if (is_batch) batch(n, out, bs, wbuf, wrow, abuf, arow, nr, nc);
+                        else pg_vec_dot_tile(k, type, n, out, bs, wbuf, wrow, abuf, arow, nr, nc);
+                        int ok = 1, untouched = 1;
+                        for (int c = 0; c < PG_TILE_COLS; c++)
+                            for (int i = 0; i < OUT_STRIDE_FLOATS; i++) {
+                                const float got = out[c * OUT_STRIDE_FLOATS + i];
+                                if (c < nc && i < nr) ok &= same_float(got, is_batch ? want_batch[c][i] : want[c][i]);
+                                else untouched &= got == sentinel;
+                            }
+                        const char *what = is_batch ? "batch" : "tile";
+                        check(ok, "%s %s %s n=%d %dx%d %s: differs from %s", k->path, what, traits(type)->name, n,
+                              nr, nc, kind == DATA_RAW ? "raw codes" : "quantized",
+                              is_batch ? "the batch order" : "vec_dot");
+                        check(untouched, "%s %s %s n=%d %dx%d: wrote outside the tile", k->path, what,
+                              traits(type)->name, n, nr, nc);
+                        worst_ok &= ok;
+                    }
                 }
             }
         }
     }
-    printf("  %-6s tile %-5s %s: %s\n", k->path, traits(type)->name,
-           k->vec_dot_tile[type] ? "own kernel" : "vec_dot loop", worst_ok ? "bit-identical" : "DIFFERS");
+    printf("  %-6s tile %-5s %s%s: %s\n", k->path, traits(type)->name,
+           k->vec_dot_tile[type] ? "own kernel" : "vec_dot loop", k->vec_dot_batch[type] ? " + batch order" : "",
+           worst_ok ? "bit-identical" : "DIFFERS");
 }
 
 static void test_path(const pg_kernels *k, int must_have_tiles) {

@@ -8,8 +8,8 @@
  * i.e. the weight scale multiplies the whole super-block's integer sum first (one rounding), the
  * activation scale joins by FMA. Activations are quantize_row_q8_K's blocks, as elsewhere.
  *
- * The tile (pg_vec_dot_tile_fn) takes one weight row at a time against up to 4 activation
- * rows: each super-block's codes and scale pairs are unpacked once for all of them. */
+ * The tile (pg_vec_dot_tile_fn) takes one weight row at a time against up to PG_TILE_COLS (8)
+ * activation rows: each chunk's codes and scale pair are unpacked once for all of them. */
 #include "arch/x86/simd_avx2.h"
 #include "arch/x86/tile_avx2.h"
 #include "kernels.h"
@@ -21,34 +21,24 @@ static inline __m256i load_32(const void *p) { return _mm256_loadu_si256((const 
  * s + c * bs. */
 TILE_INLINE void q6_K_batch_row(int nb, float *s, size_t bs, const block_q6_K *x, const char *y, size_t by,
                                 const int NC) {
-    const __m256i mask4 = _mm256_set1_epi8(0x0f), bits45 = _mm256_set1_epi8(0x30);
-    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    float acc[PG_TILE_COLS];
+    for (int c = 0; c < NC; c++) acc[c] = 0.0f;
     for (int ib = 0; ib < nb; ib++) {
         const block_q6_K *xb = x + ib;
-        const block_q8_K *yb[4];
+        const block_q8_K *yb[PG_TILE_COLS];
         for (int c = 0; c < NC; c++) yb[c] = (const block_q8_K *)(y + c * by) + ib;
         const __m128i scales = _mm_loadu_si128((const __m128i *)xb->scales);
         /* per activation row: 8 int lanes whose total is the super-block's sum with the codes
          * taken unsigned (0..63); the -32 offset is removed below through bsums */
-        __m256i lanes[4];
+        __m256i lanes[PG_TILE_COLS];
         for (int c = 0; c < NC; c++) lanes[c] = _mm256_setzero_si256();
-        for (int h = 0; h < 2; h++) { /* 128 elements: ql[64h..], qh[32h..] */
-            const __m256i ql_a = load_32(xb->ql + 64 * h), ql_b = load_32(xb->ql + 64 * h + 32);
-            const __m256i qh = load_32(xb->qh + 32 * h);
-            /* 32-element chunk j of this half: qh bits 2j, 2j+1 (moved to bits 4, 5) over a nibble */
-            const __m256i codes[4] = {
-                _mm256_or_si256(_mm256_and_si256(ql_a, mask4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), bits45)),
-                _mm256_or_si256(_mm256_and_si256(ql_b, mask4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), bits45)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql_a, 4), mask4), _mm256_and_si256(qh, bits45)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql_b, 4), mask4),
-                                _mm256_and_si256(_mm256_srli_epi16(qh, 2), bits45)),
-            };
-            for (int j = 0; j < 4; j++) {
-                const int ch = 4 * h + j;
-                const __m256i scale_pair = scale_pair_i16(scales, 2 * ch, 2 * ch + 1);
-                for (int c = 0; c < NC; c++)
-                    lanes[c] = _mm256_add_epi32(lanes[c], mul_sum_scaled_16(codes[j], yb[c]->qs + 32 * ch, scale_pair));
-            }
+#pragma GCC unroll 8
+        for (int ch = 0; ch < 8; ch++) {
+            const __m256i codes = q6_K_codes(xb, ch);
+            const __m256i scale_pair = scale_pair_i16(scales, 2 * ch, 2 * ch + 1);
+            for (int c = 0; c < NC; c++)
+                lanes[c] = in_register(
+                    _mm256_add_epi32(lanes[c], mul_sum_scaled_16(codes, yb[c]->qs + 32 * ch, scale_pair)));
         }
         const __m256i scales_i16 = _mm256_cvtepi8_epi16(scales);
         const float dx = fp16_to_f32(xb->d);
@@ -67,11 +57,21 @@ static void pg_vec_dot_batch_q6_K_avx2(int n, float *s, size_t bs, const void *x
     const int nb = n / QK_K;
     for (int r = 0; r < nr; r++) {
         const block_q6_K *row = (const block_q6_K *)((const char *)x + (size_t)r * bx);
-        switch (nc) {
-        case 1: q6_K_batch_row(nb, s + r, bs, row, y, by, 1); break;
-        case 2: q6_K_batch_row(nb, s + r, bs, row, y, by, 2); break;
-        case 3: q6_K_batch_row(nb, s + r, bs, row, y, by, 3); break;
-        default: q6_K_batch_row(nb, s + r, bs, row, y, by, 4); break;
+        float *sr = s + r;
+        const char *yc = y;
+        int left = nc;
+        if (left > 4 && left < PG_TILE_COLS) { /* 5..7: 4 activation rows, then the rest */
+            q6_K_batch_row(nb, sr, bs, row, yc, by, 4);
+            sr = (float *)((char *)sr + 4 * bs);
+            yc += 4 * by;
+            left -= 4;
+        }
+        switch (left) {
+        case 1: q6_K_batch_row(nb, sr, bs, row, yc, by, 1); break;
+        case 2: q6_K_batch_row(nb, sr, bs, row, yc, by, 2); break;
+        case 3: q6_K_batch_row(nb, sr, bs, row, yc, by, 3); break;
+        case 4: q6_K_batch_row(nb, sr, bs, row, yc, by, 4); break;
+        default: q6_K_batch_row(nb, sr, bs, row, yc, by, PG_TILE_COLS); break;
         }
     }
 }

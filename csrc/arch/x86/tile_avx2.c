@@ -1,5 +1,5 @@
 /* AVX2 tiles of vec_dot (pg_vec_dot_tile_fn, kernels.h) for Q4_1, Q5_0, Q5_1, Q8_0 (Q4_0:
- * tile_q4_0_avx2.c): up to 8 weight rows x up to 4 activation rows per call.
+ * tile_q4_0_avx2.c): up to 8 weight rows x up to PG_TILE_COLS (8) activation rows per call.
  * Every output repeats the float arithmetic of its vec_dot in quants_avx2.c exactly: 8 float
  * lanes per output, lane j accumulating by FMA the integer sum of the products of elements
  * 4j..4j+3 of each block, times d = d_x * d_y; hsum_f32x8 at the end, plus the min terms
@@ -13,7 +13,8 @@
  *     product rounded once, as in vec_dot; the min products are exact), before the integer
  *     work, in segments of SEG blocks;
  *   - each weight block is unpacked once for all activation rows of the pass, the weight rows
- *     taken a few at a time so that the accumulators stay in registers.
+ *     taken a few at a time so that the accumulators stay in registers: 8 activation rows go
+ *     one weight row at a time (each unpack serves 8 outputs), 4 two at a time, fewer more.
  * One activation row (GEMV) takes all 8 weight rows per pass and prefetches the rows ahead.
  * Rows past nr only lend their scales (repeats of row nr - 1) and are never stored. */
 #include <stddef.h>
@@ -203,11 +204,19 @@ static inline __m256 hsum_rows(const __m256 acc[ROWS][COLS], int c) {
         const char *rows[ROWS];                                                                              \
         for (int r = 0; r < ROWS; r++) rows[r] = (const char *)x + (size_t)(r < nr ? r : nr - 1) * bx;       \
         const int nb = n / 32;                                                                               \
+        const char *yc = (const char *)y;                                                                    \
+        if (nc > 4 && nc < COLS) { /* 5..7: 4 activation rows, then the rest */                             \
+            tile_nc_##W(nb, s, bs, nr, rows, bx, yc, by, 4, 2);                                              \
+            s = (float *)((char *)s + 4 * bs);                                                               \
+            yc += 4 * by;                                                                                    \
+            nc -= 4;                                                                                         \
+        }                                                                                                    \
         switch (nc) {                                                                                        \
-        case 1: tile_nc_##W(nb, s, bs, nr, rows, bx, (const char *)y, by, 1, 8); break;                      \
-        case 2: tile_nc_##W(nb, s, bs, nr, rows, bx, (const char *)y, by, 2, 4); break;                      \
-        case 3: tile_nc_##W(nb, s, bs, nr, rows, bx, (const char *)y, by, 3, 2); break;                      \
-        default: tile_nc_##W(nb, s, bs, nr, rows, bx, (const char *)y, by, 4, 2); break;                     \
+        case 1: tile_nc_##W(nb, s, bs, nr, rows, bx, yc, by, 1, 8); break;                                   \
+        case 2: tile_nc_##W(nb, s, bs, nr, rows, bx, yc, by, 2, 4); break;                                   \
+        case 3: tile_nc_##W(nb, s, bs, nr, rows, bx, yc, by, 3, 2); break;                                   \
+        case 4: tile_nc_##W(nb, s, bs, nr, rows, bx, yc, by, 4, 2); break;                                   \
+        default: tile_nc_##W(nb, s, bs, nr, rows, bx, yc, by, COLS, 1); break;                               \
         }                                                                                                    \
     }
 

@@ -1,7 +1,8 @@
 /* AVX2 tiles of vec_dot for F32 and F16 weights (pg_vec_dot_tile_fn): up to 8 weight rows (as
- * two tiles of 4) x up to 4 activation rows, in passes of 2 activation rows. Per output exactly the arithmetic of the
- * path's float vec_dot (quants_avx2.c DEFINE_FLOAT_DOT_1ACC): one 8-lane FMA accumulator over
- * the 8-element chunks in order, hsum_f32x8, then the n % 8 tail added element by element. */
+ * two tiles of 4) x up to PG_TILE_COLS activation rows, in passes of 2 activation rows. Per
+ * output exactly the arithmetic of the path's float vec_dot (quants_avx2.c
+ * DEFINE_FLOAT_DOT_1ACC): one 8-lane FMA accumulator over the 8-element chunks in order,
+ * hsum_f32x8, then the n % 8 tail added element by element. */
 #include "arch/x86/tile_avx2.h"
 #include "kernels.h"
 

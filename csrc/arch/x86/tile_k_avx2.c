@@ -2,20 +2,22 @@
  * Q6_K with Q8_K activations. Each output repeats its vec_dot (quants_avx2_k.c) float for float;
  * only how the exact integer sums are reached changes (integers are exact in any order).
  *
- * Q4_K: up to 8 weight rows x up to 4 activation rows, lane r of every vector = weight row r.
+ * Q4_K: up to 8 weight rows x up to PG_TILE_COLS (8) activation rows, lane r of every vector =
+ * weight row r.
  * Per output, as pg_vec_dot_q4_K_q8_K_avx2 (llama.cpp's repacked GEMM order): per 64 elements
  * c of a super-block, acc = fma(isum_c, d * yd, acc) and acc_min = fma(mins_c, dmin * yd,
  * acc_min); the result is acc - acc_min.
  *   - the 8 rows' headers (d | dmin, 12 scale bytes) are transposed into lanes, and the 6-bit
  *     scales and mins unpacked for all 8 rows at once (k_scales_mins_6bit on 32-bit lanes);
- *   - chunk c's 32 code bytes of the 8 rows are transposed on the fly into 8 vectors, vector k
- *     holding bytes 4k..4k+3 of every row (low nibbles: elements 64c + 4k.., high: 64c + 32 +
- *     4k..), each multiplied (maddubs) with the matching 4 activation bytes broadcast to all
- *     lanes. A 32-element group takes 8 such products per i16 slot, each at most
- *     2 * 15 * 128 = 3840: 8 * 3840 = 30720 < 32768, exact in i16; one madd with the row's scale
- *     (in both i16 halves of its lane) widens and scales them. The i16 adds are saturating ones,
- *     which never saturate here (same values as wrapping adds) but which the compiler does not
- *     re-associate into spilled trees;
+ *   - chunk c's 32 code bytes of the 8 rows are transposed on the fly (16 at a time, once for
+ *     all activation rows) into 8 vectors, vector k holding bytes 4k..4k+3 of every row (low
+ *     nibbles: elements 64c + 4k.., high: 64c + 32 + 4k..), each multiplied (maddubs) with the
+ *     matching 4 activation bytes broadcast to all lanes. A 32-element group takes 8 such
+ *     products per i16 slot, each at most 2 * 15 * 128 = 3840: 8 * 3840 = 30720 < 32768, exact
+ *     in i16; one madd with the row's scale (in both i16 halves of its lane) widens and scales
+ *     them. The i16 adds are saturating ones, which never saturate here (same values as
+ *     wrapping adds), kept in registers per activation row (in_register) rather than
+ *     re-associated into spilled trees;
  *   - the chunks' integer sums are made first, then each output's two FMA chains run chunk by
  *     chunk in vec_dot's order;
  *   - mins_c = madd of the row's (min[2c], min[2c+1]) with the activation's 32-element group
@@ -25,8 +27,8 @@
  * Q6_K: as pg_vec_dot_q6_K_q8_K_avx2, 8 int lanes per output and super-block (lane l = the
  * scaled products of bytes 4l..4l+3 of every 32-element chunk, minus 32 * the scales x bsums
  * offset), acc = fma(yd * d, lanes, acc), hsum_f32x8 at the end. The tile takes one weight row
- * at a time against up to 4 activation rows: each super-block's codes and scale pairs are
- * unpacked once for all of them, and the FMA chains of the activation rows overlap. */
+ * at a time against up to PG_TILE_COLS (8) activation rows: each chunk's codes and scale pair
+ * are unpacked once for all of them, and the FMA chains of the activation rows overlap. */
 #include "arch/x86/simd_avx2.h"
 #include "arch/x86/tile_avx2.h"
 #include "kernels.h"
@@ -95,40 +97,50 @@ static inline __m256i lane_bytes_i16(__m256i v, int a, int b) {
 TILE_INLINE void q4_K_pass(int nb, float *s, size_t bs, int nr, const char *const xr[ROWS], const char *y, size_t by,
                            const int NC) {
     const __m256i mask4 = _mm256_set1_epi8(0x0f);
-    __m256 acc[4], acc_min[4];
+    __m256 acc[PG_TILE_COLS], acc_min[PG_TILE_COLS];
     for (int c = 0; c < NC; c++) acc[c] = acc_min[c] = _mm256_setzero_ps();
     for (int ib = 0; ib < nb; ib++) {
         const size_t xoff = (size_t)ib * sizeof(block_q4_K);
         q4_K_header8 h;
         q4_K_header(xr, xoff, &h);
-        const block_q8_K *yb[4];
+        const block_q8_K *yb[PG_TILE_COLS];
         for (int c = 0; c < NC; c++) yb[c] = (const block_q8_K *)(y + c * by) + ib;
         /* integer part: isum[ch][c] lane r = scale-weighted code x activation sum of chunk ch */
-        __m256i isum[4][4];
+        __m256i isum[4][PG_TILE_COLS];
 #pragma GCC unroll 4
         for (int ch = 0; ch < 4; ch++) {
-            __m256i sum_lo[4], sum_hi[4];   /* i16: groups 2ch (low nibbles), 2ch + 1 (high) */
-            for (int c = 0; c < NC; c++) sum_lo[c] = sum_hi[c] = _mm256_setzero_si256();
-#pragma GCC unroll 2
-            for (int half = 0; half < 2; half++) {
-                __m256i bytes[4];
-                transpose_16x8(xr, xoff + offsetof(block_q4_K, qs) + 32 * ch + 16 * half, bytes);
-                for (int k = 0; k < 4; k++) {
-                    const __m256i lo = _mm256_and_si256(bytes[k], mask4);
-                    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bytes[k], 4), mask4);
-                    const int e = 64 * ch + 16 * half + 4 * k;
-                    for (int c = 0; c < NC; c++) {
-                        sum_lo[c] = _mm256_adds_epi16(sum_lo[c], _mm256_maddubs_epi16(lo, bcast4(yb[c]->qs, e)));
-                        sum_hi[c] = _mm256_adds_epi16(sum_hi[c], _mm256_maddubs_epi16(hi, bcast4(yb[c]->qs, e + 32)));
-                    }
-                }
-            }
             const int j = 2 * (ch % 2);   /* groups 2ch, 2ch + 1 are bytes j, j + 1 of [ch / 2] */
             const __m256i scale_lo = lane_bytes_i16(h.scale_bytes[ch / 2], j, j);
             const __m256i scale_hi = lane_bytes_i16(h.scale_bytes[ch / 2], j + 1, j + 1);
-            for (int c = 0; c < NC; c++)
-                isum[ch][c] =
-                    _mm256_add_epi32(_mm256_madd_epi16(sum_lo[c], scale_lo), _mm256_madd_epi16(sum_hi[c], scale_hi));
+            /* i16 sums of the first 16 bytes: groups 2ch (low nibbles), 2ch + 1 (high) */
+            __m256i half_lo[PG_TILE_COLS], half_hi[PG_TILE_COLS];
+#pragma GCC unroll 2
+            for (int half = 0; half < 2; half++) {
+                __m256i bytes[4], lo[4], hi[4];
+                transpose_16x8(xr, xoff + offsetof(block_q4_K, qs) + 32 * ch + 16 * half, bytes);
+                for (int k = 0; k < 4; k++) {
+                    lo[k] = _mm256_and_si256(bytes[k], mask4);
+                    hi[k] = _mm256_and_si256(_mm256_srli_epi16(bytes[k], 4), mask4);
+                }
+                for (int c = 0; c < NC; c++) {
+                    __m256i sum_lo = half ? half_lo[c] : _mm256_setzero_si256();
+                    __m256i sum_hi = half ? half_hi[c] : _mm256_setzero_si256();
+                    for (int k = 0; k < 4; k++) {
+                        const int e = 64 * ch + 16 * half + 4 * k;
+                        sum_lo = in_register(
+                            _mm256_adds_epi16(sum_lo, _mm256_maddubs_epi16(lo[k], bcast4(yb[c]->qs, e))));
+                        sum_hi = in_register(
+                            _mm256_adds_epi16(sum_hi, _mm256_maddubs_epi16(hi[k], bcast4(yb[c]->qs, e + 32))));
+                    }
+                    if (half == 0) {
+                        half_lo[c] = sum_lo;
+                        half_hi[c] = sum_hi;
+                    } else {
+                        isum[ch][c] = _mm256_add_epi32(_mm256_madd_epi16(sum_lo, scale_lo),
+                                                       _mm256_madd_epi16(sum_hi, scale_hi));
+                    }
+                }
+            }
         }
         /* float part, per output in vec_dot's order: chunk by chunk */
         __m256i mins[4];
@@ -166,54 +178,42 @@ static void pg_vec_dot_tile_q4_K_avx2(int n, float *s, size_t bs, const void *x,
     const char *rows[ROWS];
     for (int r = 0; r < ROWS; r++) rows[r] = (const char *)x + (size_t)(r < nr ? r : nr - 1) * bx;
     const int nb = n / QK_K;
+    const char *yc = (const char *)y;
+    if (nc > 4 && nc < PG_TILE_COLS) { /* 5..7: 4 activation rows, then the rest */
+        q4_K_pass(nb, s, bs, nr, rows, yc, by, 4);
+        s = (float *)((char *)s + 4 * bs);
+        yc += 4 * by;
+        nc -= 4;
+    }
     switch (nc) {
-    case 1: q4_K_pass(nb, s, bs, nr, rows, y, by, 1); break;
-    case 2: q4_K_pass(nb, s, bs, nr, rows, y, by, 2); break;
-    case 3: q4_K_pass(nb, s, bs, nr, rows, y, by, 3); break;
-    default: q4_K_pass(nb, s, bs, nr, rows, y, by, 4); break;
+    case 1: q4_K_pass(nb, s, bs, nr, rows, yc, by, 1); break;
+    case 2: q4_K_pass(nb, s, bs, nr, rows, yc, by, 2); break;
+    case 3: q4_K_pass(nb, s, bs, nr, rows, yc, by, 3); break;
+    case 4: q4_K_pass(nb, s, bs, nr, rows, yc, by, 4); break;
+    default: q4_K_pass(nb, s, bs, nr, rows, yc, by, PG_TILE_COLS); break;
     }
 }
 
 /* ---- Q6_K ---- */
 
-/* v as computed, from a register: an empty asm the compiler cannot see through, so it keeps a
- * chain of integer adds as written instead of re-associating it into a tree of stored partial
- * products (register spills) */
-static inline __m256i in_register(__m256i v) {
-    __asm__("" : "+x"(v));
-    return v;
-}
-
 /* One weight row x against NC activation rows: output c at s + c * bs. */
 TILE_INLINE void q6_K_row(int nb, float *s, size_t bs, const block_q6_K *x, const char *y, size_t by, const int NC) {
-    const __m256i mask4 = _mm256_set1_epi8(0x0f), bits45 = _mm256_set1_epi8(0x30);
-    __m256 acc[4];
+    __m256 acc[PG_TILE_COLS];
     for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();
     for (int ib = 0; ib < nb; ib++) {
         const block_q6_K *xb = x + ib;
-        const block_q8_K *yb[4];
+        const block_q8_K *yb[PG_TILE_COLS];
         for (int c = 0; c < NC; c++) yb[c] = (const block_q8_K *)(y + c * by) + ib;
         const __m128i scales = _mm_loadu_si128((const __m128i *)xb->scales);
-        __m256i lanes[4];
+        __m256i lanes[PG_TILE_COLS];
         for (int c = 0; c < NC; c++) lanes[c] = _mm256_setzero_si256();
-        for (int h = 0; h < 2; h++) {           /* 128 elements: ql[64h..], qh[32h..] */
-            const __m256i ql_a = load_32(xb->ql + 64 * h), ql_b = load_32(xb->ql + 64 * h + 32);
-            const __m256i qh = load_32(xb->qh + 32 * h);
-            /* chunk j takes qh bits 2j, 2j+1 (moved to bits 4, 5) and the nibble below */
-            const __m256i codes[4] = {
-                _mm256_or_si256(_mm256_and_si256(ql_a, mask4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), bits45)),
-                _mm256_or_si256(_mm256_and_si256(ql_b, mask4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), bits45)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql_a, 4), mask4), _mm256_and_si256(qh, bits45)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql_b, 4), mask4),
-                                _mm256_and_si256(_mm256_srli_epi16(qh, 2), bits45)),
-            };
-            for (int j = 0; j < 4; j++) {
-                const int ch = 4 * h + j;
-                const __m256i scale_pair = scale_pair_i16(scales, 2 * ch, 2 * ch + 1);
-                for (int c = 0; c < NC; c++)
-                    lanes[c] = in_register(
-                        _mm256_add_epi32(lanes[c], mul_sum_scaled_16(codes[j], yb[c]->qs + 32 * ch, scale_pair)));
-            }
+#pragma GCC unroll 8
+        for (int ch = 0; ch < 8; ch++) {
+            const __m256i codes = q6_K_codes(xb, ch);
+            const __m256i scale_pair = scale_pair_i16(scales, 2 * ch, 2 * ch + 1);
+            for (int c = 0; c < NC; c++)
+                lanes[c] = in_register(
+                    _mm256_add_epi32(lanes[c], mul_sum_scaled_16(codes, yb[c]->qs + 32 * ch, scale_pair)));
         }
         const __m256i scales_i16 = _mm256_cvtepi8_epi16(scales);
         const float dx = fp16_to_f32(xb->d);
@@ -232,11 +232,21 @@ static void pg_vec_dot_tile_q6_K_avx2(int n, float *s, size_t bs, const void *x,
     const int nb = n / QK_K;
     for (int r = 0; r < nr; r++) {
         const block_q6_K *row = (const block_q6_K *)((const char *)x + (size_t)r * bx);
-        switch (nc) {
-        case 1: q6_K_row(nb, s + r, bs, row, y, by, 1); break;
-        case 2: q6_K_row(nb, s + r, bs, row, y, by, 2); break;
-        case 3: q6_K_row(nb, s + r, bs, row, y, by, 3); break;
-        default: q6_K_row(nb, s + r, bs, row, y, by, 4); break;
+        float *sr = s + r;
+        const char *yc = y;
+        int left = nc;
+        if (left > 4 && left < PG_TILE_COLS) { /* 5..7: 4 activation rows, then the rest */
+            q6_K_row(nb, sr, bs, row, yc, by, 4);
+            sr = (float *)((char *)sr + 4 * bs);
+            yc += 4 * by;
+            left -= 4;
+        }
+        switch (left) {
+        case 1: q6_K_row(nb, sr, bs, row, yc, by, 1); break;
+        case 2: q6_K_row(nb, sr, bs, row, yc, by, 2); break;
+        case 3: q6_K_row(nb, sr, bs, row, yc, by, 3); break;
+        case 4: q6_K_row(nb, sr, bs, row, yc, by, 4); break;
+        default: q6_K_row(nb, sr, bs, row, yc, by, PG_TILE_COLS); break;
         }
     }
 }

@@ -1,5 +1,6 @@
-/* AVX2 tile of vec_dot for Q4_0 x Q8_0 (pg_vec_dot_tile_fn): up to 8 weight rows x up to 4
- * activation rows, lane r of every vector = weight row r.
+/* AVX2 tile of vec_dot for Q4_0 x Q8_0 (pg_vec_dot_tile_fn): up to 8 weight rows x up to
+ * PG_TILE_COLS (8) activation rows, lane r of every vector = weight row r; each block's codes
+ * are transposed once for all the activation rows.
  * Per output the arithmetic of pg_vec_dot_q4_0_q8_0_avx2 (llama.cpp's repacked Q4_0 order):
  * one FMA chain over the blocks, acc = fma(isum, d_x * d_y, acc), isum the block's exact
  * integer dot product. Only how isum is reached changes, and integers are exact in any order:
@@ -35,7 +36,7 @@ static inline __m256i bcast4(const int8_t *qs, int i) {
 TILE_INLINE void q4_0_pass(int nb, float *s, size_t bs, int nr, const char *const xr[ROWS], const char *y, size_t by,
                            const int NC) {
     const __m256i mask4 = _mm256_set1_epi8(0x0f);
-    __m256 acc[4];
+    __m256 acc[PG_TILE_COLS];
     for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();
     for (int ib = 0; ib < nb; ib++) {
         const block_q4_0 *xb[ROWS];
@@ -86,11 +87,19 @@ static void pg_vec_dot_tile_q4_0_avx2(int n, float *s, size_t bs, const void *x,
     const char *rows[ROWS];
     for (int r = 0; r < ROWS; r++) rows[r] = (const char *)x + (size_t)(r < nr ? r : nr - 1) * bx;
     const int nb = n / QK4_0;
+    const char *yc = (const char *)y;
+    if (nc > 4 && nc < PG_TILE_COLS) { /* 5..7: 4 activation rows, then the rest */
+        q4_0_pass(nb, s, bs, nr, rows, yc, by, 4);
+        s = (float *)((char *)s + 4 * bs);
+        yc += 4 * by;
+        nc -= 4;
+    }
     switch (nc) {
-    case 1: q4_0_pass(nb, s, bs, nr, rows, y, by, 1); break;
-    case 2: q4_0_pass(nb, s, bs, nr, rows, y, by, 2); break;
-    case 3: q4_0_pass(nb, s, bs, nr, rows, y, by, 3); break;
-    default: q4_0_pass(nb, s, bs, nr, rows, y, by, 4); break;
+    case 1: q4_0_pass(nb, s, bs, nr, rows, yc, by, 1); break;
+    case 2: q4_0_pass(nb, s, bs, nr, rows, yc, by, 2); break;
+    case 3: q4_0_pass(nb, s, bs, nr, rows, yc, by, 3); break;
+    case 4: q4_0_pass(nb, s, bs, nr, rows, yc, by, 4); break;
+    default: q4_0_pass(nb, s, bs, nr, rows, yc, by, PG_TILE_COLS); break;
     }
 }
 
