@@ -12,7 +12,7 @@ import pytest
 
 import pyggml.gguf.reader as reader_module
 from gguf_fuzz import SAMPLE_KVS, SAMPLE_TENSORS, assemble_sample
-from pyggml.gguf import ArrayType, GGUFReader, GGUFValueType as V
+from pyggml.gguf import ArrayType, GGUFReader, GGUFStringArray, GGUFValueType as V
 from pyggml.gguf.values import NUMPY_DTYPES
 from pyggml.types import GGMLType
 
@@ -49,6 +49,8 @@ def test_metadata_matches_gguf_py(real_pair):
             np.testing.assert_array_equal(value, np.asarray(expected, dtype=value.dtype), err_msg=key)
         elif vtype == V.FLOAT32:
             assert np.float32(value) == np.float32(expected), key
+        elif vtype == ArrayType(V.STRING):  # one bytes block, items decoded when read
+            assert isinstance(value, GGUFStringArray) and list(value) == expected, key
         else:
             assert type(value) is type(expected) and value == expected, key
     assert ours.alignment == oracle.alignment
@@ -125,6 +127,8 @@ def test_sample_every_value_type(tmp_path):
             elif isinstance(vtype, ArrayType) and vtype.element != V.STRING:
                 assert got.dtype == NUMPY_DTYPES[vtype.element]
                 np.testing.assert_array_equal(got, value)
+            elif vtype == ArrayType(V.STRING):
+                assert isinstance(got, GGUFStringArray) and list(got) == value and got == value, key
             else:
                 assert type(got) is type(value) and got == value, key
         assert [(t.name, t.type, t.ne) for t in r.tensors] == [(n, ty, ne) for n, ty, ne, _ in SAMPLE_TENSORS]

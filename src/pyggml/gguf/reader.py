@@ -14,19 +14,24 @@ Every inconsistency raises GGUFError naming the file, the problem and the byte o
 are checked against the bytes left in the file before anything is allocated. Bools must be 0
 or 1. Keys and tensor names must be valid UTF-8; value strings that are not (llama.cpp treats
 strings as bytes) decode with errors="surrogateescape": nothing is lost, and the writer
-reproduces the same bytes. The last tensor's trailing padding may be missing.
+reproduces the same bytes. String arrays are GGUFStringArray (one bytes block, items decoded
+when read), not lists of str: a vocabulary costs its bytes, not 262k Python objects. The last
+tensor's trailing padding may be missing.
 """
 from __future__ import annotations
 
 import mmap
 import os
 import struct
+from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..types import GGMLType, traits
+from .heap import release_free_heap
+from .strings import GGUFStringArray
 from .values import (
     ALIGNMENT_KEY,
     DEFAULT_ALIGNMENT,
@@ -184,10 +189,12 @@ class _HeaderCursor:
         start, end = self.raw_string("string")
         return self.buf[start:end].decode("utf-8", "surrogateescape")
 
-    def string_array(self, n: int) -> list[str]:
-        """n value strings; the hot loop of vocabularies (262k tokens), kept tight."""
-        out: list[str] = []
-        append = out.append
+    def string_array(self, n: int) -> GGUFStringArray:
+        """n value strings, every length checked now, kept as one bytes block (decoded when
+        read); the hot loop of vocabularies (262k tokens), kept tight."""
+        block = bytearray()
+        ends = array("Q")
+        add_end = ends.append
         unpack = _U64.unpack_from
         buf, pos, have = self.buf, self.pos, len(self.buf)
         for _ in range(n):
@@ -208,9 +215,10 @@ class _HeaderCursor:
                 self.pos = start
                 self._fill(pos, "string")
                 buf, have = self.buf, len(self.buf)
-            append(buf[start:pos].decode("utf-8", "surrogateescape"))
+            block += buf[start:pos]
+            add_end(len(block))
         self.pos = pos
-        return out
+        return GGUFStringArray(bytes(block), ends)
 
     def numeric_array(self, vtype: GGUFValueType, n: int) -> np.ndarray:
         dtype = NUMPY_DTYPES[vtype]
@@ -295,6 +303,8 @@ class GGUFReader:
             file_size = os.fstat(f.fileno()).st_size
             cur = _HeaderCursor(f, self.path, file_size)
             self._parse(cur)
+            del cur  # the header buffer
+            release_free_heap()
             if self.tensors:
                 self._mmap = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
 

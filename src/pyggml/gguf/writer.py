@@ -15,6 +15,7 @@ import numpy as np
 
 from ..types import GGMLType, traits
 from .reader import GGUFReader
+from .strings import GGUFStringArray
 from .values import (
     ALIGNMENT_KEY,
     DEFAULT_ALIGNMENT,
@@ -68,6 +69,8 @@ def infer_value_type(value: Any) -> ValueType:
         if value.ndim != 1:
             raise ValueError(f"GGUF arrays are 1-D; got shape {value.shape}")
         return ArrayType(_vtype_of_dtype(value.dtype))
+    if isinstance(value, GGUFStringArray):
+        return ArrayType(GGUFValueType.STRING)
     if isinstance(value, (list, tuple)):
         return _infer_list_type(value)
     raise TypeError(f"no GGUF type for a value of type {type(value).__name__}")
@@ -85,7 +88,7 @@ def _infer_list_type(items: list | tuple) -> ArrayType:
         raise ValueError("cannot infer the element type of an empty array; pass vtype")
     if all(isinstance(v, (str, bytes)) for v in items):
         return ArrayType(GGUFValueType.STRING)
-    if all(isinstance(v, (list, tuple, np.ndarray)) for v in items):
+    if all(isinstance(v, (list, tuple, np.ndarray, GGUFStringArray)) for v in items):
         return ArrayType(GGUFValueType.ARRAY, tuple(infer_value_type(v) for v in items))
     if all(isinstance(v, (bool, np.bool_)) for v in items):
         return ArrayType(GGUFValueType.BOOL)
@@ -125,6 +128,8 @@ def _encode_array(value: Any, atype: ArrayType, depth: int) -> bytes:
         raise TypeError(f"{atype} value must be a list or array, not {type(value).__name__}")
     head = _U32.pack(atype.element) + _U64.pack(len(value))
     if atype.element == GGUFValueType.STRING:
+        if isinstance(value, GGUFStringArray):
+            return head + value.gguf_bytes()
         for v in value:
             if not isinstance(v, (str, bytes)):
                 raise TypeError(f"STRING array item must be str or bytes, not {type(v).__name__}")

@@ -14,6 +14,8 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import numpy as np
+
 from .bpe import BPETokenizer
 from .detokenize import PieceRenderer, StreamingDetokenizer
 from .spm import SPMTokenizer
@@ -30,7 +32,7 @@ class Tokenizer:
         self.vocab = vocab
         self._model = BPETokenizer(vocab) if vocab.model == BPE_MODEL else SPMTokenizer(vocab)
         self._renderer = PieceRenderer(vocab, self._model.normal_piece)
-        special = [i for i, attr in enumerate(vocab.attrs) if attr & _SPLIT_OUT]
+        special = np.flatnonzero(np.frombuffer(vocab.attrs, np.uint8) & _SPLIT_OUT).tolist()
         special.sort(key=lambda i: -len(vocab.texts[i]))  # longest first; stable: ties by id
         self._special_tokens = [(i, vocab.texts[i], bool(vocab.attrs[i] & _PARSED_ONLY_ON_REQUEST))
                                 for i in special]

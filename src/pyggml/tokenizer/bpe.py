@@ -5,6 +5,10 @@ GPT-2's printable byte alphabet -> merges: repeatedly join the adjacent pair wit
 merge rank (ties: leftmost) -> token ids. A piece left without a token falls back to the tokens
 of its single bytes, and is dropped where those do not exist either (llama.cpp does the same).
 Words are cached: real text repeats them a lot.
+
+Spellings are handled as their UTF-8 bytes, which is how token texts and merges are stored: the
+vocabulary's bytes -> id map serves directly, and a merge "left right" is looked up as
+left + b" " + right (spellings never hold a space: the alphabet moves 0x20 to U+0120).
 """
 from __future__ import annotations
 
@@ -33,7 +37,7 @@ def _byte_alphabet() -> list[str]:
 
 BYTE_TO_CHAR = _byte_alphabet()
 CHAR_TO_BYTE = {c: b for b, c in enumerate(BYTE_TO_CHAR)}
-_LATIN1_TO_ALPHABET = str.maketrans({chr(b): c for b, c in enumerate(BYTE_TO_CHAR)})
+_BYTE_TO_SYMBOL = [c.encode() for c in BYTE_TO_CHAR]   # byte -> UTF-8 of its alphabet character
 
 
 def decode_utf8_like_llama(data: bytes) -> str:
@@ -68,9 +72,9 @@ class BPETokenizer:
         spec = pre_tokenizer_spec(vocab.pre)
         self.pre_tokenizer = PreTokenizer(spec)
         self.ignore_merges = spec.ignore_merges
-        self.ranks = {pair: rank for rank, pair in enumerate(vocab.merges)}
-        # byte-level spellings -> id (token texts are UTF-8; the odd invalid one cannot match)
-        self.spelling_to_id = {t.decode("utf-8", "surrogateescape"): i for i, t in enumerate(vocab.texts)}
+        self.ranks = vocab.merge_ranks
+        self._text_to_id = vocab.text_to_id
+        self._byte_ids = [vocab.text_to_id.get(bytes((b,))) for b in range(256)]  # fallback, or None
         self._word_cache: dict[str, list[int]] = {}
 
     def encode(self, fragment: bytes) -> list[int]:
@@ -88,23 +92,27 @@ class BPETokenizer:
         return ids
 
     def _encode_word(self, word: str) -> list[int]:
-        spelling = word.encode("utf-8", "surrogatepass").decode("latin-1").translate(_LATIN1_TO_ALPHABET)
-        if self.ignore_merges and spelling in self.spelling_to_id:
-            return [self.spelling_to_id[spelling]]
+        symbols = [_BYTE_TO_SYMBOL[b] for b in word.encode("utf-8", "surrogatepass")]
+        text_to_id = self._text_to_id
+        if self.ignore_merges:
+            token_id = text_to_id.get(b"".join(symbols))
+            if token_id is not None:
+                return [token_id]
         ids: list[int] = []
-        for piece in self._merge(list(spelling)):
-            token_id = self.spelling_to_id.get(piece)
+        for piece in self._merge(symbols):
+            token_id = text_to_id.get(piece)
             if token_id is not None:
                 ids.append(token_id)
                 continue
-            for byte in piece.encode("utf-8", "surrogatepass"):
-                byte_id = self.vocab.text_to_id.get(bytes((byte,)))
+            for byte in piece:
+                byte_id = self._byte_ids[byte]
                 if byte_id is not None:
                     ids.append(byte_id)
         return ids
 
-    def _merge(self, symbols: list[str]) -> list[str]:
-        """Apply merges to one word's symbols; symbols[i] == "" once merged into its left."""
+    def _merge(self, symbols: list[bytes]) -> list[bytes]:
+        """Apply merges to one word's symbols (UTF-8 of alphabet characters); symbols[i] == b""
+        once merged into its left."""
         n = len(symbols)
         if n < 2:
             return symbols
@@ -114,7 +122,7 @@ class BPETokenizer:
         prev_of = list(range(-1, n - 1))
         heap = []  # (rank, left, right, joined text): lowest rank first, then leftmost
         for i in range(n - 1):
-            rank = ranks.get((symbols[i], symbols[i + 1]))
+            rank = ranks.get(symbols[i] + b" " + symbols[i + 1])
             if rank is not None:
                 heap.append((rank, i, i + 1, symbols[i] + symbols[i + 1]))
         heapq.heapify(heap)
@@ -123,18 +131,18 @@ class BPETokenizer:
             left_text, right_text = symbols[left], symbols[right]
             if not left_text or not right_text or left_text + right_text != joined:
                 continue  # outdated: one side was merged since this pair was queued
-            symbols[left], symbols[right] = joined, ""
+            symbols[left], symbols[right] = joined, b""
             after = next_of[right]
             next_of[left] = after
             if after >= 0:
                 prev_of[after] = left
             before = prev_of[left]
             if before >= 0:
-                rank = ranks.get((symbols[before], joined))
+                rank = ranks.get(symbols[before] + b" " + joined)
                 if rank is not None:
                     heapq.heappush(heap, (rank, before, left, symbols[before] + joined))
             if after >= 0:
-                rank = ranks.get((joined, symbols[after]))
+                rank = ranks.get(joined + b" " + symbols[after])
                 if rank is not None:
                     heapq.heappush(heap, (rank, left, after, joined + symbols[after]))
         return [s for s in symbols if s]

@@ -49,17 +49,22 @@ class SPMTokenizer:
             next_of[-1] = -1
         prev_of = list(range(-1, n - 1))
         heap = []  # (-score, left, right, joined length): best score first, then leftmost
+        heappush, heappop = heapq.heappush, heapq.heappop
 
         def queue_pair(left: int, right: int) -> None:
             joined = symbols[left] + symbols[right]
             token_id = text_to_id.get(joined)
             if token_id is not None:
-                heapq.heappush(heap, (-scores[token_id], left, right, len(joined)))
+                heappush(heap, (-scores[token_id], left, right, len(joined)))
 
-        for i in range(n - 1):
-            queue_pair(i, i + 1)
+        for i in range(n - 1):  # the first pairs in one go (the pop order is the tuples' order)
+            joined = symbols[i] + symbols[i + 1]
+            token_id = text_to_id.get(joined)
+            if token_id is not None:
+                heap.append((-scores[token_id], i, i + 1, len(joined)))
+        heapq.heapify(heap)
         while heap:
-            _, left, right, size = heapq.heappop(heap)
+            _, left, right, size = heappop(heap)
             left_text, right_text = symbols[left], symbols[right]
             if not left_text or not right_text or len(left_text) + len(right_text) != size:
                 continue  # outdated: one side was merged since this pair was queued
