@@ -44,3 +44,15 @@ def test_merges_as_bytes_keep_ranks_and_messages():
         Vocab.from_metadata({**metadata, "tokenizer.ggml.merges": ["a b", "a \udcfe"]})
     with pytest.raises(ValueError, match=r"merges\[0\] = 'é' is not two tokens"):
         Vocab.from_metadata({**metadata, "tokenizer.ggml.merges": ["é"]})
+
+
+def test_repeated_merge_keeps_its_first_rank():
+    """llama.cpp fills its rank map with emplace: a merge listed twice keeps the first rank."""
+    metadata = {
+        "tokenizer.ggml.model": "gpt2", "tokenizer.ggml.pre": "gpt-2",
+        "tokenizer.ggml.tokens": ["a", "b", "c", "ab", "bc"],
+        "tokenizer.ggml.merges": ["a b", "b c", "a b"],
+    }
+    vocab = Vocab.from_metadata(metadata)
+    assert vocab.merge_ranks == {b"a b": 0, b"b c": 1}
+    assert Tokenizer(vocab).encode("abc") == [3, 2]   # "a b" before "b c" (with its last rank: [0, 4])

@@ -105,7 +105,8 @@ class Vocab:
     scores: array                           # (n_vocab,) float32 SPM merge priority; 0.0 when absent
     attrs: bytearray                        # (n_vocab,) TokenAttr bits
     merge_ranks: dict[bytes, int]           # BPE merge b"left right" as stored -> rank (a repeat
-                                            # keeps its last); both sides and their join are tokens
+                                            # keeps its first, as llama.cpp's map emplace does);
+                                            # both sides and their join are tokens
     add_bos: bool
     add_eos: bool
     add_space_prefix: bool
@@ -303,7 +304,11 @@ def _merge_ranks(metadata: Mapping[str, Any], text_to_id: dict[bytes, int]) -> d
             if part not in text_to_id:
                 raise ValueError(f"{MERGES_KEY}[{rank}] = {_as_str(merge)!r} names {_as_str(part)!r}, "
                                  f"which is not in {TOKENS_KEY}")
-    return dict(zip(merges, itertools.chain(text_to_id.values(), itertools.count(len(text_to_id)))))
+    ranks = dict(zip(merges, itertools.chain(text_to_id.values(), itertools.count(len(text_to_id)))))
+    if len(ranks) != len(merges):   # a repeated merge: its first rank counts
+        for rank in range(len(merges) - 1, -1, -1):
+            ranks[merges[rank]] = rank
+    return ranks
 
 
 def _special_ids(metadata: Mapping[str, Any], model: str, n_vocab: int) -> dict[str, int | None]:
