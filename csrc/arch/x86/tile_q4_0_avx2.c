@@ -16,6 +16,9 @@
 #include "quants/blocks.h"
 
 #define ROWS 8
+/* one activation row (GEMV): weight rows this far ahead are prefetched (8 interleaved short
+ * streams train the hardware prefetchers too late) */
+#define GEMV_PREFETCH_ROWS 32
 
 /* 8 * (sum of the 32 activation bytes), in every i32 lane */
 static inline __m256i offset_8x_sum(__m256i yq) {
@@ -33,14 +36,16 @@ static inline __m256i bcast4(const int8_t *qs, int i) {
 }
 
 /* One pass over NC activation rows: xr[r] the 8 weight rows, acc[c] lane r = output (r, c). */
-TILE_INLINE void q4_0_pass(int nb, float *s, size_t bs, int nr, const char *const xr[ROWS], const char *y, size_t by,
-                           const int NC) {
+TILE_INLINE void q4_0_pass(int nb, float *s, size_t bs, int nr, const char *const xr[ROWS], size_t bx, const char *y,
+                           size_t by, const int NC) {
     const __m256i mask4 = _mm256_set1_epi8(0x0f);
     __m256 acc[PG_TILE_COLS];
     for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();
     for (int ib = 0; ib < nb; ib++) {
         const block_q4_0 *xb[ROWS];
         for (int r = 0; r < ROWS; r++) xb[r] = (const block_q4_0 *)xr[r] + ib;
+        if (NC == 1)
+            for (int r = 0; r < ROWS; r++) _mm_prefetch((const char *)xb[r] + GEMV_PREFETCH_ROWS * bx, _MM_HINT_T0);
         /* P[j] = [row j | row j + 4]; dword transposes within each 128-bit half */
         __m256i p[4];
         for (int j = 0; j < 4; j++) p[j] = _mm256_loadu2_m128i((const __m128i *)xb[j + 4]->qs, (const __m128i *)xb[j]->qs);
@@ -89,17 +94,17 @@ static void pg_vec_dot_tile_q4_0_avx2(int n, float *s, size_t bs, const void *x,
     const int nb = n / QK4_0;
     const char *yc = (const char *)y;
     if (nc > 4 && nc < PG_TILE_COLS) { /* 5..7: 4 activation rows, then the rest */
-        q4_0_pass(nb, s, bs, nr, rows, yc, by, 4);
+        q4_0_pass(nb, s, bs, nr, rows, bx, yc, by, 4);
         s = (float *)((char *)s + 4 * bs);
         yc += 4 * by;
         nc -= 4;
     }
     switch (nc) {
-    case 1: q4_0_pass(nb, s, bs, nr, rows, yc, by, 1); break;
-    case 2: q4_0_pass(nb, s, bs, nr, rows, yc, by, 2); break;
-    case 3: q4_0_pass(nb, s, bs, nr, rows, yc, by, 3); break;
-    case 4: q4_0_pass(nb, s, bs, nr, rows, yc, by, 4); break;
-    default: q4_0_pass(nb, s, bs, nr, rows, yc, by, PG_TILE_COLS); break;
+    case 1: q4_0_pass(nb, s, bs, nr, rows, bx, yc, by, 1); break;
+    case 2: q4_0_pass(nb, s, bs, nr, rows, bx, yc, by, 2); break;
+    case 3: q4_0_pass(nb, s, bs, nr, rows, bx, yc, by, 3); break;
+    case 4: q4_0_pass(nb, s, bs, nr, rows, bx, yc, by, 4); break;
+    default: q4_0_pass(nb, s, bs, nr, rows, bx, yc, by, PG_TILE_COLS); break;
     }
 }
 
