@@ -1,5 +1,5 @@
 /* AVX2 tiles of vec_dot for F32 and F16 weights (pg_vec_dot_tile_fn): up to 8 weight rows (as
- * two tiles of 4) x up to PG_TILE_COLS activation rows, in passes of 2 activation rows. Per
+ * two tiles of 4) x up to PG_TILE_COLS activation rows, in passes of 3 activation rows (12 accumulators). Per
  * output exactly the arithmetic of the path's float vec_dot (quants_avx2.c
  * DEFINE_FLOAT_DOT_1ACC): one 8-lane FMA accumulator over the 8-element chunks in order,
  * hsum_f32x8, then the n % 8 tail added element by element. */
@@ -16,15 +16,15 @@ static inline float elem_f16(const void *p, int i) { return _cvtsh_ss(((const ui
 #define DEFINE_FLOAT_TILE(T)                                                                          \
     TILE_INLINE void tile_pass_##T(int n, float *s, size_t bs, int nr, const char *const xr[4],        \
                                    const char *y, size_t by, const int NC) {                         \
-        __m256 acc[4][2];                                                                             \
-        for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();                     \
+        __m256 acc[4][3];                                                                             \
+        for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = acc[r][2] = _mm256_setzero_ps();         \
         int i = 0;                                                                                    \
         for (; i + 8 <= n; i += 8) {                                                                  \
-            const __m256 y0 = load8_##T(y, i), y1 = NC > 1 ? load8_##T(y + by, i) : y0;               \
+            __m256 yv[3];                                                                             \
+            for (int c = 0; c < NC; c++) yv[c] = load8_##T(y + c * by, i);                            \
             for (int r = 0; r < 4; r++) {                                                             \
                 const __m256 xv = load8_##T(xr[r], i);                                                \
-                acc[r][0] = _mm256_fmadd_ps(xv, y0, acc[r][0]);                                       \
-                if (NC > 1) acc[r][1] = _mm256_fmadd_ps(xv, y1, acc[r][1]);                           \
+                for (int c = 0; c < NC; c++) acc[r][c] = _mm256_fmadd_ps(xv, yv[c], acc[r][c]);       \
             }                                                                                         \
         }                                                                                             \
         for (int c = 0; c < NC; c++)                                                                  \
@@ -39,9 +39,10 @@ static inline float elem_f16(const void *p, int i) { return _cvtsh_ss(((const ui
         const char *rows[4];                                                                          \
         tile_rows(x, bx, nr, rows);                                                                   \
         int c = 0;                                                                                    \
-        for (; c + 2 <= nc; c += 2)                                                                   \
-            tile_pass_##T(n, (float *)((char *)s + c * bs), bs, nr, rows, (const char *)y + c * by, by, 2); \
-        if (c < nc) tile_pass_##T(n, (float *)((char *)s + c * bs), bs, nr, rows, (const char *)y + c * by, by, 1); \
+        for (; c + 3 <= nc; c += 3)                                                                   \
+            tile_pass_##T(n, (float *)((char *)s + c * bs), bs, nr, rows, (const char *)y + c * by, by, 3); \
+        if (nc - c == 2) tile_pass_##T(n, (float *)((char *)s + c * bs), bs, nr, rows, (const char *)y + c * by, by, 2); \
+        if (nc - c == 1) tile_pass_##T(n, (float *)((char *)s + c * bs), bs, nr, rows, (const char *)y + c * by, by, 1); \
     }                                                                                                 \
     static void vec_dot_tile_##T##_avx2(int n, float *s, size_t bs, const void *x, size_t bx,         \
                                         const void *y, size_t by, int nr, int nc) {                   \
