@@ -259,11 +259,11 @@ static void attend_one(const pg_compute_params *p, pg_tensor *dst, int64_t h, in
     double tail[dv];
     memset(tail, 0, sizeof tail);
     memset(w->lanes, 0, (size_t)n_lanes * (size_t)dv * sizeof(float));
+    if (v->type == PG_TYPE_F16) round_to_f16(kern, (int)n_kv, scores, w->p16);   /* p meets V in V's precision */
     for (int64_t j = 0; j < n_kv; j++) {
-        float pj = scores[j];
+        const float pj = scores[j];
         if (pj == 0.0f) continue;                      /* adds nothing to its lane */
         const char *vrow = pg_row_ptr(v, hk, j, i3v);
-        if (v->type == PG_TYPE_F16) pj = pg_fp16_to_fp32(pg_fp32_to_fp16(pj));   /* p meets V in V's precision */
         if (j >= n_laned) {
             for (int d = 0; d < dv; d++) {
                 const float vd = v->type == PG_TYPE_F16 ? pg_fp16_to_fp32(((const uint16_t *)vrow)[d]) : ((const float *)vrow)[d];
