@@ -78,3 +78,20 @@ cdef extern from "kernels.h":
 cdef extern from "quants/quants.h":
     void pg_vec_dot_f32_gemv_ref(int n, float *s, const void *x, const void *y) noexcept nogil
     void pg_vec_dot_f16_gemv_ref(int n, float *s, const void *x, const void *y) noexcept nogil
+
+# csrc/vocab_map.h: the tokenizer's bytes -> id map
+from libc.stdint cimport uint32_t
+
+cdef extern from "vocab_map.h":
+    ctypedef struct pg_vocab_map:
+        int32_t n
+        int32_t n_distinct
+    ctypedef enum pg_vocab_status:
+        PG_VOCAB_OK, PG_VOCAB_TOO_MANY, PG_VOCAB_OFFSET_DECREASES, PG_VOCAB_OFFSET_PAST_END,
+        PG_VOCAB_DUPLICATE, PG_VOCAB_NO_MEMORY
+    enum: PG_VOCAB_MAX_KEYS
+    pg_vocab_status pg_vocab_map_build(pg_vocab_map *map, const uint8_t *blob, size_t blob_size,
+                                       const uint32_t *offsets, int64_t n, bint keep_first,
+                                       int64_t *bad, int64_t *first) nogil
+    int32_t pg_vocab_map_find(const pg_vocab_map *map, const uint8_t *key, size_t len) nogil
+    void pg_vocab_map_free(pg_vocab_map *map) nogil

@@ -2,11 +2,12 @@
 llama.cpp's vocab loader completes it (default special ids, EOT/EOG detection by token text,
 "unused" control tokens).
 
-Token texts and merges are kept as bytes (GGUF strings are bytes): taken as stored from a
-GGUFStringArray, or encoded with errors="surrogateescape" from str, which round-trips. Per-token
-numbers live in compact arrays (scores float32, attributes one byte each): a 262k-token vocabulary
-is memory-bound by its Python objects. Every malformed value raises ValueError naming the metadata
-key and, for arrays, the index.
+Token texts and merges are bytes (GGUF strings are bytes): the GGUFStringArray's block as stored,
+or encoded with errors="surrogateescape" from str, which round-trips. A 262k-token vocabulary is
+memory-bound by its Python objects, so none is kept per token: text -> id and merge -> rank are
+VocabMaps (a C hash table over the block + offsets, shared with the reader's metadata), texts are
+read back from the block on access, scores are float32 and attributes one byte each. Every
+malformed value raises ValueError naming the metadata key and, for arrays, the index.
 """
 from __future__ import annotations
 
@@ -15,12 +16,13 @@ import itertools
 import numbers
 import re
 from array import array
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from .._core import DuplicateKeyError, VocabMap
 from ..gguf.heap import release_free_heap
 from ..gguf.strings import GGUFStringArray
 from .pretokenize import pre_tokenizer_adds_bos
@@ -95,18 +97,45 @@ _EOG_TEXTS = ("<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endofte
               "<|eom_id|>", "<EOT>", "_<EOT>", "<|end_of_text|>", "<end_of_utterance>")
 
 
+class TokenTexts(Sequence):
+    """(n_vocab,) token texts as bytes, each read from the VocabMap's block when asked for.
+    Compares equal to a list / tuple of the same bytes."""
+
+    __slots__ = ("_map",)
+
+    def __init__(self, text_to_id: VocabMap):
+        self._map = text_to_id
+
+    def __len__(self) -> int:
+        return len(self._map)
+
+    def __getitem__(self, index: int) -> bytes:
+        index = index.__index__()
+        return self._map.text(index + len(self._map) if index < 0 else index)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return map(self._map.text, range(len(self._map)))
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, (TokenTexts, list, tuple)):
+            return len(other) == len(self) and all(a == b for a, b in zip(self, other))
+        return NotImplemented
+
+    __hash__ = None  # equal to lists, which are unhashable
+
+
 @dataclass
 class Vocab:
     """Validated tokenizer.ggml.* data. Ids are ints in [0, n_vocab); absent ids are None."""
     model: str                              # "llama" (SentencePiece) or "gpt2" (byte-level BPE)
     pre: str | None                         # tokenizer.ggml.pre as stored
-    texts: list[bytes]                      # (n_vocab,) token text bytes
-    text_to_id: dict[bytes, int]
+    texts: TokenTexts                       # (n_vocab,) token text bytes
+    text_to_id: VocabMap                    # token text bytes -> id
     scores: array                           # (n_vocab,) float32 SPM merge priority; 0.0 when absent
     attrs: bytearray                        # (n_vocab,) TokenAttr bits
-    merge_ranks: dict[bytes, int]           # BPE merge b"left right" as stored -> rank (a repeat
+    merge_ranks: VocabMap                   # BPE merge b"left right" as stored -> rank (a repeat
                                             # keeps its first, as llama.cpp's map emplace does);
-                                            # both sides and their join are tokens
+                                            # both sides and their join are tokens; SPM: empty
     add_bos: bool
     add_eos: bool
     add_space_prefix: bool
@@ -128,14 +157,12 @@ class Vocab:
             raise ValueError(f"{MODEL_KEY} = {model!r} is not supported "
                              f"(supported: {SPM_MODEL!r} SentencePiece, {BPE_MODEL!r} byte-level BPE)")
         pre = _optional_str(metadata, PRE_KEY)
-        texts = _token_texts(metadata)
+        text_to_id = _token_map(metadata)
+        texts = TokenTexts(text_to_id)
         n_vocab = len(texts)
-        text_to_id = dict(zip(texts, range(n_vocab)))
-        if len(text_to_id) != n_vocab:
-            _raise_duplicate_token(texts)
         scores = _scores(metadata, n_vocab)
         attrs = _attributes(metadata, texts)
-        merge_ranks = _merge_ranks(metadata, text_to_id) if model == BPE_MODEL else {}
+        merge_ranks = _merge_ranks(metadata, text_to_id) if model == BPE_MODEL else VocabMap(b"", [0])
         is_spm = model == SPM_MODEL
         vocab = cls(
             model=model, pre=pre, texts=texts, text_to_id=text_to_id, scores=scores, attrs=attrs,
@@ -146,7 +173,7 @@ class Vocab:
             special_ids=_special_ids(metadata, model, n_vocab),
         )
         vocab._detect_special_tokens()
-        release_free_heap()  # the build's temporaries: grown dicts and lists, numpy copies
+        release_free_heap()  # the build's temporaries: numpy copies, renamed token blocks
         if vocab.add_bos and vocab.special_ids["bos"] is None:
             raise ValueError(f"{ADD_BOS_KEY} is true but {KEY_PREFIX}bos_token_id is not set")
         if vocab.add_eos and vocab.special_ids["eos"] is None:
@@ -212,17 +239,22 @@ def _optional_bool(metadata: Mapping[str, Any], key: str, default: bool) -> bool
     return bool(value)
 
 
-def _byte_strings(metadata: Mapping[str, Any], key: str) -> list[bytes]:
-    """A string array's items as bytes: straight from a GGUFStringArray, else encoded from str."""
+def _string_block(metadata: Mapping[str, Any], key: str) -> tuple[bytes, array]:
+    """A string array as (its items' bytes back to back, (n + 1,) offsets of the items): a
+    GGUFStringArray's own block and offsets (shared, not copied), else encoded from str."""
     value = _require(metadata, key)
     if isinstance(value, GGUFStringArray):
-        return list(value.iter_raw())
+        return value._data, value._offsets   # its storage, read-only by contract
     if not isinstance(value, (list, tuple)):
         raise ValueError(f"{key} must be an array of strings, not {type(value).__name__}")
     for i, item in enumerate(value):
         if not isinstance(item, str):
             raise ValueError(f"{key}[{i}] must be a string, not {type(item).__name__}")
-    return [item.encode("utf-8", "surrogateescape") for item in value]
+    return _join([item.encode("utf-8", "surrogateescape") for item in value])
+
+
+def _join(items: list[bytes]) -> tuple[bytes, array]:
+    return b"".join(items), array("Q", itertools.accumulate(map(len, items), initial=0))
 
 
 def _as_str(raw: bytes) -> str:
@@ -245,23 +277,19 @@ def _numeric_array(metadata: Mapping[str, Any], key: str, n_vocab: int) -> np.nd
     return values
 
 
-def _token_texts(metadata: Mapping[str, Any]) -> list[bytes]:
-    texts = _byte_strings(metadata, TOKENS_KEY)
-    if not texts:
+def _token_map(metadata: Mapping[str, Any]) -> VocabMap:
+    blob, offsets = _string_block(metadata, TOKENS_KEY)
+    lengths = np.diff(np.frombuffer(offsets, f"u{offsets.itemsize}"))
+    if not lengths.size:
         raise ValueError(f"{TOKENS_KEY} is empty")
-    # an empty token would match everywhere; llama.cpp renames it the same way
-    for i, text in enumerate(texts):
-        if not text:
-            texts[i] = f"[EMPTY_{i}]".encode()
-    return texts
-
-
-def _raise_duplicate_token(texts: list[bytes]) -> None:
-    first_at: dict[bytes, int] = {}
-    for i, text in enumerate(texts):
-        first = first_at.setdefault(text, i)
-        if first != i:
-            raise ValueError(f"{TOKENS_KEY}: token {text!r} appears twice, at {first} and {i}")
+    if not lengths.all():
+        # an empty token would match everywhere; llama.cpp renames it the same way
+        blob, offsets = _join([blob[offsets[i]:offsets[i + 1]] or f"[EMPTY_{i}]".encode()
+                               for i in range(len(lengths))])
+    try:
+        return VocabMap(blob, offsets)
+    except DuplicateKeyError as e:
+        raise ValueError(f"{TOKENS_KEY}: token {e.key!r} appears twice, at {e.first} and {e.second}") from None
 
 
 def _scores(metadata: Mapping[str, Any], n_vocab: int) -> array:
@@ -271,7 +299,7 @@ def _scores(metadata: Mapping[str, Any], n_vocab: int) -> array:
     return array("f", values.astype(np.float32).tobytes())
 
 
-def _attributes(metadata: Mapping[str, Any], texts: list[bytes]) -> bytearray:
+def _attributes(metadata: Mapping[str, Any], texts: TokenTexts) -> bytearray:
     types = _numeric_array(metadata, TOKEN_TYPE_KEY, len(texts))
     if types is None:
         return bytearray((int(TokenAttr.NORMAL),)) * len(texts)
@@ -289,11 +317,11 @@ def _attributes(metadata: Mapping[str, Any], texts: list[bytes]) -> bytearray:
     return bytearray(attrs.tobytes())
 
 
-def _merge_ranks(metadata: Mapping[str, Any], text_to_id: dict[bytes, int]) -> dict[bytes, int]:
-    """merge -> rank; text_to_id's values are the ids in order, and the ranks reuse those int
-    objects (1.5 MiB less on a 49k-merge vocabulary)."""
-    merges = _byte_strings(metadata, MERGES_KEY)
-    for rank, merge in enumerate(merges):
+def _merge_ranks(metadata: Mapping[str, Any], text_to_id: VocabMap) -> VocabMap:
+    """merge -> rank, a map over the merges' block like the tokens'."""
+    blob, offsets = _string_block(metadata, MERGES_KEY)
+    for rank in range(len(offsets) - 1):
+        merge = blob[offsets[rank]:offsets[rank + 1]]
         # from byte 1: a merge may start with a space (the pair " " + x); UTF-8 sequences and
         # surrogate-escaped bytes never hold 0x20, so this is the first space after character 0
         cut = merge.find(b" ", 1)
@@ -304,11 +332,7 @@ def _merge_ranks(metadata: Mapping[str, Any], text_to_id: dict[bytes, int]) -> d
             if part not in text_to_id:
                 raise ValueError(f"{MERGES_KEY}[{rank}] = {_as_str(merge)!r} names {_as_str(part)!r}, "
                                  f"which is not in {TOKENS_KEY}")
-    ranks = dict(zip(merges, itertools.chain(text_to_id.values(), itertools.count(len(text_to_id)))))
-    if len(ranks) != len(merges):   # a repeated merge: its first rank counts
-        for rank in range(len(merges) - 1, -1, -1):
-            ranks[merges[rank]] = rank
-    return ranks
+    return VocabMap(blob, offsets, keep_first=True)
 
 
 def _special_ids(metadata: Mapping[str, Any], model: str, n_vocab: int) -> dict[str, int | None]:
