@@ -69,3 +69,10 @@ def test_writer_infers_the_string_array_type(strings, tmp_path):
         assert r.metadata_types["k.strings"] == ArrayType(V.STRING)
         assert r.metadata["k.strings"] == ITEMS
         assert r.metadata["k.nested"] == [ITEMS, ["z"]]
+
+
+def test_block_is_the_shared_storage():
+    arr = GGUFStringArray.from_strings([b"ab", b"", b"cde"])
+    data, offsets = arr.block()
+    assert data == b"abcde" and list(offsets) == [0, 2, 2, 5]
+    assert [data[offsets[i]:offsets[i + 1]] for i in range(len(arr))] == [arr.raw(i) for i in range(len(arr))]

@@ -57,6 +57,11 @@ class GGUFStringArray(Sequence):
             raise IndexError(f"string array index {index} out of range for {n} items")
         return self._data[self._offsets[index]:self._offsets[index + 1]]
 
+    def block(self) -> tuple[bytes, array]:
+        """The storage itself, shared (read-only by contract): every item's bytes back to back
+        and the (n + 1,) offsets of the items in them."""
+        return self._data, self._offsets
+
     def iter_raw(self) -> Iterator[bytes]:
         data, offsets = self._data, self._offsets
         for i in range(len(offsets) - 1):

@@ -244,7 +244,7 @@ def _string_block(metadata: Mapping[str, Any], key: str) -> tuple[bytes, array]:
     GGUFStringArray's own block and offsets (shared, not copied), else encoded from str."""
     value = _require(metadata, key)
     if isinstance(value, GGUFStringArray):
-        return value._data, value._offsets   # its storage, read-only by contract
+        return value.block()
     if not isinstance(value, (list, tuple)):
         raise ValueError(f"{key} must be an array of strings, not {type(value).__name__}")
     for i, item in enumerate(value):
