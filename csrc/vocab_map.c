@@ -4,9 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* FNV-1a over the bytes, then a 64-bit finaliser so the low bits (the slot) depend on all. */
-static uint64_t hash_bytes(const uint8_t *key, size_t len) {
-    uint64_t h = 0xcbf29ce484222325ull;
+/* FNV-1a over the bytes from a seeded start, then a 64-bit finaliser so the low bits (the slot)
+ * depend on all. */
+static uint64_t hash_bytes(uint64_t seed, const uint8_t *key, size_t len) {
+    uint64_t h = 0xcbf29ce484222325ull ^ seed;
     for (size_t i = 0; i < len; i++) {
         h = (h ^ key[i]) * 0x100000001b3ull;
     }
@@ -22,10 +23,11 @@ static bool key_equals(const pg_vocab_map *map, int32_t id, const uint8_t *key, 
            (len == 0 || memcmp(map->blob + start, key, len) == 0);
 }
 
-/* Slot where key is, else the empty slot ending its probe run (one always exists). */
-static size_t probe(const pg_vocab_map *map, const uint8_t *key, size_t len) {
-    size_t slot = (size_t)hash_bytes(key, len) & map->mask;
-    for (;;) {
+/* Slot where key is, else the empty slot ending its probe run (one always exists); *steps =
+ * slots passed on the way. */
+static size_t probe(const pg_vocab_map *map, const uint8_t *key, size_t len, size_t *steps) {
+    size_t slot = (size_t)hash_bytes(map->seed, key, len) & map->mask;
+    for (*steps = 0;; ++*steps) {
         int32_t id = map->slots[slot];
         if (id < 0 || key_equals(map, id, key, len)) {
             return slot;
@@ -50,7 +52,7 @@ static pg_vocab_status check_offsets(size_t blob_size, const uint32_t *offsets, 
 }
 
 pg_vocab_status pg_vocab_map_build(pg_vocab_map *map, const uint8_t *blob, size_t blob_size,
-                                   const uint32_t *offsets, int64_t n, bool keep_first,
+                                   const uint32_t *offsets, int64_t n, bool keep_first, uint64_t seed,
                                    int64_t *bad, int64_t *first) {
     memset(map, 0, sizeof(*map));
     if (n < 0 || n > PG_VOCAB_MAX_KEYS) {
@@ -74,11 +76,17 @@ pg_vocab_status pg_vocab_map_build(pg_vocab_map *map, const uint8_t *blob, size_
     }
     memset(slots, 0xff, capacity * sizeof(int32_t)); /* all -1 */
     *map = (pg_vocab_map){.blob = blob, .offsets = offsets, .n = (int32_t)n, .n_distinct = 0,
-                          .mask = capacity - 1, .slots = slots};
+                          .mask = capacity - 1, .seed = seed, .slots = slots};
     for (int64_t i = 0; i < n; i++) {
         const uint8_t *key = blob + offsets[i];
         size_t len = offsets[i + 1] - offsets[i];
-        size_t slot = probe(map, key, len);
+        size_t steps;
+        size_t slot = probe(map, key, len, &steps);
+        if (steps > PG_VOCAB_MAX_PROBE) {
+            *bad = i;
+            pg_vocab_map_free(map);
+            return PG_VOCAB_COLLISIONS;
+        }
         if (slots[slot] >= 0) {
             if (keep_first) {
                 continue;
@@ -95,7 +103,8 @@ pg_vocab_status pg_vocab_map_build(pg_vocab_map *map, const uint8_t *blob, size_
 }
 
 int32_t pg_vocab_map_find(const pg_vocab_map *map, const uint8_t *key, size_t len) {
-    return map->slots[probe(map, key, len)];
+    size_t steps;
+    return map->slots[probe(map, key, len, &steps)];
 }
 
 void pg_vocab_map_free(pg_vocab_map *map) {

@@ -88,10 +88,11 @@ cdef extern from "vocab_map.h":
         int32_t n_distinct
     ctypedef enum pg_vocab_status:
         PG_VOCAB_OK, PG_VOCAB_TOO_MANY, PG_VOCAB_OFFSET_DECREASES, PG_VOCAB_OFFSET_PAST_END,
-        PG_VOCAB_DUPLICATE, PG_VOCAB_NO_MEMORY
+        PG_VOCAB_DUPLICATE, PG_VOCAB_NO_MEMORY, PG_VOCAB_COLLISIONS
     enum: PG_VOCAB_MAX_KEYS
+    enum: PG_VOCAB_MAX_PROBE
     pg_vocab_status pg_vocab_map_build(pg_vocab_map *map, const uint8_t *blob, size_t blob_size,
-                                       const uint32_t *offsets, int64_t n, bint keep_first,
+                                       const uint32_t *offsets, int64_t n, bint keep_first, uint64_t seed,
                                        int64_t *bad, int64_t *first) nogil
     int32_t pg_vocab_map_find(const pg_vocab_map *map, const uint8_t *key, size_t len) nogil
     void pg_vocab_map_free(pg_vocab_map *map) nogil

@@ -1,5 +1,6 @@
 # VocabMap: read-only bytes -> id map over one block of keys + offsets (csrc/vocab_map.h), the
 # tokenizer's text -> id table without a Python object per token.
+import os
 from libc.stdint cimport UINT32_MAX
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
 
@@ -39,9 +40,10 @@ cdef class VocabMap:
         cdef const uint8_t *blob_ptr = &self._blob[0] if self._blob.shape[0] else _EMPTY_BLOB
         cdef int64_t bad = 0, first = 0
         cdef pg_vocab_status status
+        cdef uint64_t seed = int.from_bytes(os.urandom(8), "little")   # keys are untrusted
         with nogil:
             status = pg_vocab_map_build(&self._map, blob_ptr, self._blob.shape[0], &self._offsets[0],
-                                        n, keep_first, &bad, &first)
+                                        n, keep_first, seed, &bad, &first)
         if status == PG_VOCAB_TOO_MANY:
             raise ValueError(f"{n} keys: a VocabMap holds at most {PG_VOCAB_MAX_KEYS}")
         if status == PG_VOCAB_OFFSET_PAST_END:
@@ -53,6 +55,9 @@ cdef class VocabMap:
         if status == PG_VOCAB_DUPLICATE:
             key = bytes(self._blob[self._offsets[bad]:self._offsets[bad + 1]])
             raise DuplicateKeyError(key, first, bad)
+        if status == PG_VOCAB_COLLISIONS:
+            raise ValueError(f"key {bad} collides with more than {PG_VOCAB_MAX_PROBE} others in the "
+                             f"hash table: refusing a crafted vocabulary")
         if status == PG_VOCAB_NO_MEMORY:
             raise MemoryError(f"VocabMap: no memory for the slots of {n} keys")
 
