@@ -44,6 +44,54 @@ TILE_INLINE __m256i q6_K_codes(const block_q6_K *xb, const int ch) {
                            _mm256_and_si256(high, _mm256_set1_epi8(0x30)));
 }
 
+/* One Q6_K super-block against NC activation blocks yb[c]: lanes[c] = vec_dot's 8 int lanes
+ * (lane l: the scaled products of bytes 4l..4l+3 of every 32-element chunk, codes unsigned)
+ * minus the codes' offset 32 * (scale_g * bsums_g), each chunk's codes unpacked once for all c */
+TILE_INLINE void q6_K_superblock_lanes(const block_q6_K *xb, const block_q8_K *const yb[], const int NC,
+                                       __m256i lanes[]) {
+    const __m128i scales = _mm_loadu_si128((const __m128i *)xb->scales);
+    for (int c = 0; c < NC; c++) lanes[c] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+    for (int ch = 0; ch < 8; ch++) {
+        const __m256i codes = q6_K_codes(xb, ch);
+        const __m256i scale_pair = scale_pair_i16(scales, 2 * ch, 2 * ch + 1);
+        for (int c = 0; c < NC; c++)
+            lanes[c] = in_register(_mm256_add_epi32(lanes[c], mul_sum_scaled_16(codes, yb[c]->qs + 32 * ch, scale_pair)));
+    }
+    const __m256i scales_i16 = _mm256_cvtepi8_epi16(scales);
+    for (int c = 0; c < NC; c++) {
+        const __m256i bsums = _mm256_loadu_si256((const __m256i *)yb[c]->bsums);
+        lanes[c] = _mm256_sub_epi32(lanes[c], _mm256_slli_epi32(_mm256_madd_epi16(bsums, scales_i16), 5));
+    }
+}
+
+/* A Q6_K tile (pg_vec_dot_tile_fn) from a one-row kernel ROW(nb, s, bs, row, y, by, NC), NC a
+ * constant: each weight row against the activation rows in passes of 8 (5..7: 4, then the rest) */
+#define DEFINE_Q6_K_ROWS_TILE(NAME, ROW)                                                             \
+    static void NAME(int n, float *s, size_t bs, const void *x, size_t bx, const void *y, size_t by, int nr, \
+                     int nc) {                                                                       \
+        const int nb = n / QK_K;                                                                     \
+        for (int r = 0; r < nr; r++) {                                                               \
+            const block_q6_K *row = (const block_q6_K *)((const char *)x + (size_t)r * bx);         \
+            float *sr = s + r;                                                                       \
+            const char *yc = y;                                                                      \
+            int left = nc;                                                                           \
+            if (left > 4 && left < PG_TILE_COLS) {                                                   \
+                ROW(nb, sr, bs, row, yc, by, 4);                                                     \
+                sr = (float *)((char *)sr + 4 * bs);                                                 \
+                yc += 4 * by;                                                                        \
+                left -= 4;                                                                           \
+            }                                                                                        \
+            switch (left) {                                                                          \
+            case 1: ROW(nb, sr, bs, row, yc, by, 1); break;                                          \
+            case 2: ROW(nb, sr, bs, row, yc, by, 2); break;                                          \
+            case 3: ROW(nb, sr, bs, row, yc, by, 3); break;                                          \
+            case 4: ROW(nb, sr, bs, row, yc, by, 4); break;                                          \
+            default: ROW(nb, sr, bs, row, yc, by, PG_TILE_COLS); break;                              \
+            }                                                                                        \
+        }                                                                                            \
+    }
+
 /* output (r, c) of the tile at s; rows past nr (repeats) are dropped */
 TILE_INLINE void store_out(float *s, size_t bs, int nr, int c, int r, float v) {
     if (r < nr) ((float *)((char *)s + c * bs))[r] = v;

@@ -36,8 +36,6 @@
 
 #define ROWS 8
 
-static inline __m256i load_32(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
-
 /* 4 activation bytes starting at element i, in every lane */
 static inline __m256i bcast4(const int8_t *qs, int i) {
     int32_t w;
@@ -201,55 +199,18 @@ TILE_INLINE void q6_K_row(int nb, float *s, size_t bs, const block_q6_K *x, cons
     __m256 acc[PG_TILE_COLS];
     for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();
     for (int ib = 0; ib < nb; ib++) {
-        const block_q6_K *xb = x + ib;
         const block_q8_K *yb[PG_TILE_COLS];
         for (int c = 0; c < NC; c++) yb[c] = (const block_q8_K *)(y + c * by) + ib;
-        const __m128i scales = _mm_loadu_si128((const __m128i *)xb->scales);
         __m256i lanes[PG_TILE_COLS];
-        for (int c = 0; c < NC; c++) lanes[c] = _mm256_setzero_si256();
-#pragma GCC unroll 8
-        for (int ch = 0; ch < 8; ch++) {
-            const __m256i codes = q6_K_codes(xb, ch);
-            const __m256i scale_pair = scale_pair_i16(scales, 2 * ch, 2 * ch + 1);
-            for (int c = 0; c < NC; c++)
-                lanes[c] = in_register(
-                    _mm256_add_epi32(lanes[c], mul_sum_scaled_16(codes, yb[c]->qs + 32 * ch, scale_pair)));
-        }
-        const __m256i scales_i16 = _mm256_cvtepi8_epi16(scales);
-        const float dx = fp16_to_f32(xb->d);
-        for (int c = 0; c < NC; c++) {
-            const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(load_32(yb[c]->bsums), scales_i16), 5);
-            const float dd = yb[c]->d * dx;
-            const __m256 lanes_f = _mm256_cvtepi32_ps(_mm256_sub_epi32(lanes[c], offset));
-            acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(dd), lanes_f, acc[c]);
-        }
+        q6_K_superblock_lanes(x + ib, yb, NC, lanes);
+        const float dx = fp16_to_f32(x[ib].d);
+        for (int c = 0; c < NC; c++)
+            acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(yb[c]->d * dx), _mm256_cvtepi32_ps(lanes[c]), acc[c]);
     }
     for (int c = 0; c < NC; c++) *(float *)((char *)s + c * bs) = hsum_f32x8(acc[c]);
 }
 
-static void pg_vec_dot_tile_q6_K_avx2(int n, float *s, size_t bs, const void *x, size_t bx, const void *y, size_t by,
-                                      int nr, int nc) {
-    const int nb = n / QK_K;
-    for (int r = 0; r < nr; r++) {
-        const block_q6_K *row = (const block_q6_K *)((const char *)x + (size_t)r * bx);
-        float *sr = s + r;
-        const char *yc = y;
-        int left = nc;
-        if (left > 4 && left < PG_TILE_COLS) { /* 5..7: 4 activation rows, then the rest */
-            q6_K_row(nb, sr, bs, row, yc, by, 4);
-            sr = (float *)((char *)sr + 4 * bs);
-            yc += 4 * by;
-            left -= 4;
-        }
-        switch (left) {
-        case 1: q6_K_row(nb, sr, bs, row, yc, by, 1); break;
-        case 2: q6_K_row(nb, sr, bs, row, yc, by, 2); break;
-        case 3: q6_K_row(nb, sr, bs, row, yc, by, 3); break;
-        case 4: q6_K_row(nb, sr, bs, row, yc, by, 4); break;
-        default: q6_K_row(nb, sr, bs, row, yc, by, PG_TILE_COLS); break;
-        }
-    }
-}
+DEFINE_Q6_K_ROWS_TILE(pg_vec_dot_tile_q6_K_avx2, q6_K_row)
 
 void pg_fill_avx2_tile_k(pg_kernels *k) {
     k->vec_dot_tile[PG_TYPE_Q4_K] = pg_vec_dot_tile_q4_K_avx2;
