@@ -230,3 +230,15 @@ def test_ram_cache_evicts_least_recently_used(llm):
     assert [1, 2, 3, 9] in cache and cache[[1, 2, 3, 9]] is state
     cache[[6]] = state    # over capacity: [4, 5] is now the least recently used
     assert [4, 5] not in cache and [1, 2, 3] in cache and [6, 7] in cache
+
+
+def test_interleaved_streams_raise_instead_of_mixing(llm):
+    first = llm(FRANCE, max_tokens=6, temperature=0, stream=True)
+    next(first)
+    alone = llm("Once upon a time", max_tokens=6, temperature=0)["choices"][0]["text"]
+    second = llm("Once upon a time", max_tokens=6, temperature=0, stream=True)
+    head = next(second)
+    with pytest.raises(RuntimeError, match="another generation"):
+        list(first)
+    text = "".join(c["choices"][0]["text"] for c in [head, *second])
+    assert text == alone   # the newer stream is intact

@@ -142,6 +142,7 @@ class Llama:
         self._chat_formatter: ChatFormatter | None = None
         self._grammar_adapter = None   # llguidance's vocabulary view, built on first use
         self.cache: BaseLlamaCache | None = None
+        self._generation = 0    # bumped by anything that moves the cache under an open stream
         self._t_start = t_start
         self._sample_ms = 0.0
         self._sample_runs = 0
@@ -203,6 +204,7 @@ class Llama:
         return self._last_logits
 
     def reset(self) -> None:
+        self._generation += 1
         self._n_tokens = 0
         self._last_logits = None
         self.runner.reset()
@@ -233,6 +235,7 @@ class Llama:
                              f"vs {self._model_key()}")
         if state.n_tokens > self._n_ctx:
             raise ValueError(f"state holds {state.n_tokens} tokens, more than n_ctx={self._n_ctx}")
+        self._generation += 1
         self.runner.set_kv_state(state.llama_state, state.n_tokens)
         self._input_ids[: state.n_tokens] = state.input_ids[: state.n_tokens]
         self._n_tokens = state.n_tokens
@@ -444,6 +447,8 @@ class Llama:
 
     def _token_loop(self, ids: list[int], sampler: Sampler, reset: bool = True, stopping_criteria=None,
                     on_prompt_logits=None) -> Iterator[int]:
+        """Interleaving two open generations on one Llama would mix their caches: the older one
+        raises RuntimeError when resumed (finish or close one stream before starting another)."""
         if reset:
             rows = self._prefill(ids, prompt_logits=on_prompt_logits is not None)
             if on_prompt_logits is not None:
@@ -452,6 +457,8 @@ class Llama:
             self._eval(ids, False)
         if self._last_logits is None:
             raise ValueError("nothing evaluated yet: no logits to sample from")
+        self._generation += 1
+        mine = self._generation
         while True:
             t0 = time.perf_counter()
             token = sampler.sample(self._last_logits[0], self.input_ids)
@@ -460,6 +467,9 @@ class Llama:
             if stopping_criteria is not None and stopping_criteria(self.input_ids, self._last_logits[0]):
                 return
             yield token
+            if self._generation != mine:
+                raise RuntimeError("this Llama started another generation, embedding, reset or load_state "
+                                   "while this stream was open; its cache no longer holds this stream's tokens")
             if self._n_tokens >= self._n_ctx:
                 return
             self._eval([token], False)
