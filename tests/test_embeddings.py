@@ -51,6 +51,8 @@ def test_create_embedding_has_openai_shape(embedder):
     assert all(d["object"] == "embedding" and len(d["embedding"]) == embedder.n_embd() for d in out["data"])
     n = sum(len(embedder.tokenize(t.encode())) for t in ["hello", "good morning"])
     assert out["usage"] == {"prompt_tokens": n, "total_tokens": n}
+    from openai.types import CreateEmbeddingResponse
+    CreateEmbeddingResponse.model_validate(out)
     single = embedder.create_embedding("hello")
     assert len(single["data"]) == 1 and single["data"][0]["embedding"] == pytest.approx(out["data"][0]["embedding"])
 
