@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections import OrderedDict
 from typing import Any, Mapping
 
@@ -196,8 +197,6 @@ class GrammarConstraint:
 
     def allowed(self) -> np.ndarray:
         """(n_vocab,) bool: the tokens the grammar allows next."""
-        import time
-
         t0 = time.perf_counter()
         self._llg.numpy.fill_next_token_bitmask(self.matcher, self._bitmask, 0)
         self._check()
@@ -213,7 +212,3 @@ class GrammarConstraint:
         if not self.matcher.consume_token(int(token)):
             raise GrammarError(f"token {token} was sampled but the grammar does not allow it: "
                                f"{self.matcher.get_error()}")
-
-    @property
-    def is_accepting(self) -> bool:
-        return self.matcher.is_accepting()

@@ -610,7 +610,7 @@ class Llama:
                                 stopping_criteria, model)
 
     def _completion(self, prompt_ids, prompt_text, sampler, stops, max_new, stream, echo, logprobs,
-                    stopping_criteria, model, object_name="text_completion"):
+                    stopping_criteria, model):
         outcome = Outcome()
         echo_entries: list[TokenLogprob] = []
 
@@ -629,7 +629,7 @@ class Llama:
         on_prompt_logits = fill_echo_entries if echo and logprobs is not None else None
         pieces = self._text_loop(prompt_ids, sampler, stops, max_new, outcome, logprobs, stopping_criteria,
                                  on_prompt_logits)
-        head = {"id": f"cmpl-{uuid.uuid4()}", "object": object_name, "created": int(time.time()),
+        head = {"id": f"cmpl-{uuid.uuid4()}", "object": "text_completion", "created": int(time.time()),
                 "model": model or self.model_path}
         base_offset = 0 if echo else len(prompt_text)
 
