@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,9 @@ from pyggml.gguf import GGUFReader
 from pyggml.tokenizer import PRE_TYPES, Tokenizer, UnknownPreTokenizerError, Vocab
 from pyggml.tokenizer.pretokenize import FALLBACK_ENV, pre_tokenizer_adds_bos, pre_tokenizer_spec
 
-REFERENCE = Path(__file__).parent / "reference" / "pretokenizers-smollm2.jsonl"
+# another corpus: tools/make_pretokenizer_fixtures.py --random N --seed S --out FILE, then point this at FILE
+REFERENCE = Path(os.environ.get("PYGGML_PRETOKENIZER_REFERENCE",
+                                Path(__file__).parent / "reference" / "pretokenizers-smollm2.jsonl"))
 
 
 def _load():
@@ -81,7 +84,7 @@ def test_pre_type_bos_default(metadata):
     """Without tokenizer.ggml.add_bos_token, llama.cpp adds BOS for some types only."""
     wrong = [pre for pre in ACCEPTED if pre_tokenizer_adds_bos(pre) != PRE_ROWS[pre]["add_bos"]]
     assert not wrong
-    for pre in ("llama-bpe", "tekken", "chameleon", "qwen2"):
+    for pre in ("llama-bpe", "qwen2"):
         vocab = Vocab.from_metadata({**metadata, "tokenizer.ggml.pre": pre})
         assert vocab.add_bos == PRE_ROWS[pre]["add_bos"], pre
 
@@ -120,3 +123,10 @@ def test_unknown_pre_type_fallback_is_opt_in(metadata, monkeypatch):
     assert [tok.encode(t, add_special=False) for t in TEXTS[:40]] == expected[:40]
     with pytest.raises(UnknownPreTokenizerError, match="'no-such-rule' is not a known pre type"):
         Tokenizer.from_metadata(unknown, pre_tokenizer_fallback="no-such-rule")
+
+
+def test_sentencepiece_style_pre_types_are_refused_by_name(metadata, monkeypatch):
+    """gemma4 & co. are BPE without byte-level encoding in llama.cpp: refused, saying so."""
+    monkeypatch.delenv(FALLBACK_ENV, raising=False)
+    with pytest.raises(UnknownPreTokenizerError, match="'gemma4': a SentencePiece-style BPE"):
+        pre_tokenizer_spec("gemma4")

@@ -99,23 +99,32 @@ PRE_TEXTS: list[str | bytes] = [
 
 def random_texts(n: int, seed: int = 1234) -> list[str]:
     """Random strings over code points assigned in Python's Unicode (14.0, so assigned in 15.1
-    too), weighted towards letters, marks, digits and white space."""
+    too) plus a few assigned only later, weighted towards what pre types treat differently:
+    letters of both cases, marks, digits, apostrophes, slashes, white space, CJK; some repeated."""
     rng = random.Random(seed)
     pools = {
         "ascii": [chr(c) for c in range(0x20, 0x7F)],
-        "space": list(" \t\n\r\x0b\x0c\x85\xa0\u3000\u2009"),
+        "letters": list("aAbBsStTdDlLmMrReEvVxyzXYZ"),
+        "punct": list("'''//\\.,!?-_\"()"),
+        "space": list("  \t\n\n\r\x0b\x0c\x85\xa0\u3000\u2009\x1c"),
         "latin": [chr(c) for c in range(0xC0, 0x250)],
+        "cjk": [chr(c) for c in [*range(0x4E00, 0x4E40), *range(0x3040, 0x3100), *range(0xAC00, 0xAC40),
+                                 *range(0xF900, 0xF910), *range(0x3400, 0x3410), *range(0xFF01, 0xFF20)]],
         "any": [chr(c) for c in range(0xA0, 0x30000)
                 if unicodedata.category(chr(c)) not in ("Cn", "Cs", "Co")],
         "marks": [chr(c) for c in range(0x300, 0x370)],
-        "digits": [chr(c) for c in range(0x30, 0x3A)] + list("٠١٢३४５６"),
+        "digits": [chr(c) for c in range(0x30, 0x3A)] + list("\u0660\u0661\u0662\u0969\u096a\uff15\uff16\xbd\xb2"),
+        "later": list("\u0897\u1c89\U00010d40\U00010d50\U0001fae9\U00011f00\u2ffc\U00031350\ufdd0"),
     }
-    weights = {"ascii": 5, "space": 2, "latin": 2, "any": 3, "marks": 1, "digits": 2}
+    weights = {"ascii": 5, "letters": 3, "punct": 2, "space": 3, "latin": 2, "cjk": 2, "any": 3, "marks": 1,
+               "digits": 3, "later": 1}
     names = list(weights)
     out = []
     for _ in range(n):
-        length = rng.randint(1, 40)
-        chars = [rng.choice(pools[rng.choices(names, [weights[k] for k in names])[0]]) for _ in range(length)]
+        chars: list[str] = []
+        for _ in range(rng.randint(1, 24)):
+            char = rng.choice(pools[rng.choices(names, [weights[k] for k in names])[0]])
+            chars.append(char * (rng.randint(2, 5) if rng.random() < 0.15 else 1))
         out.append("".join(chars))
     return out
 
@@ -228,7 +237,11 @@ def main() -> None:
     parser.add_argument("--model", type=Path, required=True, help="smollm2-135m-q4_1.gguf")
     parser.add_argument("--out", type=Path,
                         default=Path(__file__).resolve().parents[1] / "tests" / "reference" / "pretokenizers-smollm2.jsonl")
+    parser.add_argument("--random", type=int, metavar="N",
+                        help="a corpus of N random texts only (seed --seed), for checks beyond the stored one")
+    parser.add_argument("--seed", type=int, default=1234)
     args = parser.parse_args()
+    corpus = CORPUS if args.random is None else random_texts(args.random, args.seed)
     source = read_gguf_metadata(args.model)
     base = {**_LLAMA_HPARAMS, **{k: source[k] for k in VOCAB_KEYS}}
     extra_tokens, extra_merges = extra_vocab(base["tokenizer.ggml.tokens"])
@@ -248,7 +261,7 @@ def main() -> None:
                 print(f"{pre}: refused: {e}")
                 continue
             indexes = []
-            for text in CORPUS:
+            for text in corpus:
                 raw = text if isinstance(text, bytes) else text.encode("utf-8")
                 ids = tuple(model.tokenize(raw, add_bos=False, special=False))
                 indexes.append(lists.setdefault(ids, len(lists)))
@@ -257,7 +270,7 @@ def main() -> None:
             pre_rows.append({"kind": "pre", "pre": pre, "add_bos": add_bos, "ids": indexes})
             model.close()
             print(f"{pre}: ok")
-    texts = [{"hex": t.hex()} if isinstance(t, bytes) else t for t in CORPUS]
+    texts = [{"hex": t.hex()} if isinstance(t, bytes) else t for t in corpus]
     with open(args.out, "w", encoding="utf-8") as f:
         f.write(json.dumps({"kind": "corpus", "vocab": "smollm2-135m-q4_1", "texts": texts}, ensure_ascii=False) + "\n")
         f.write(json.dumps({"kind": "vocab", "extra_tokens": extra_tokens, "extra_merges": extra_merges},
@@ -265,7 +278,7 @@ def main() -> None:
         f.write(json.dumps({"kind": "ids", "lists": [list(k) for k in lists]}, separators=(",", ":")) + "\n")
         for row in pre_rows:
             f.write(json.dumps(row, separators=(",", ":")) + "\n")
-    print(f"{args.out}: {len(CORPUS)} texts, {len(pre_rows)} pre types, {len(lists)} distinct id lists")
+    print(f"{args.out}: {len(corpus)} texts, {len(pre_rows)} pre types, {len(lists)} distinct id lists")
 
 
 if __name__ == "__main__":

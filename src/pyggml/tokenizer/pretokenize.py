@@ -147,8 +147,8 @@ _DEEPSEEK_LLM_LETTERS = (
 _DEEPSEEK_PUNCT = r"\s?[!-/:-~\uff01-\uff0f\uff1a-\uff5e\u2018-\u201f\u3000-\u3002]+"
 _DEEPSEEK_CJK = r"[\u4e00-\u9fa5\u0800-\u4e00\uac00-\ud7ff]+"
 _CJK_KANA = r"[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+"
-_YOUTU_CJK = (r"[\uac00-\ud7a3\u3131-\u318e]+|[\uff01\u2026\u201c\u201d\u2018\u2019\u2014\uff1a\uff1b\uff0c\u3001-\u303f"
-              r"\ufe30-\ufe4f]+|[\u3105-\u312f]+|" + _CJK_KANA)
+_YOUTU_CJK = (r"[\uac00-\ud7a3\u3131-\u318e]+|[\uff01\u2026\u201c\u201d\u2018\u2019\u2014\uff1a\uff1b\uff0c"
+              r"\u3001-\u303f\ufe30-\ufe4f]+|[\u3105-\u312f]+|" + _CJK_KANA)
 _AFMOE_ASIAN = (r"[\u4e00-\u9fff\u3400-\u4dbf\u8c48-\ufaff\u3040-\u309f\u30a0-\u30ff\uff65-\uff9f\u2f00-\u2fdf"
                 r"\u0e40-\u0e7f\u0e80-\u0eff\u1780-\u17ff\u1000-\u109f\uaa60-\uaa7f\ua9e0-\ua9ff\uac00-\ud7af"
                 r"\u1100-\u11ff]+")
@@ -241,6 +241,9 @@ _SPECS: dict[str, PreTokenizerSpec] = {
 }
 
 PRE_TYPES = frozenset(_SPECS)
+# llama.cpp types that are SentencePiece-style BPE (raw UTF-8 symbols, spaces as U+2581, <0xNN>
+# byte tokens) rather than byte-level BPE: not implemented here
+_NOT_BYTE_LEVEL = frozenset(("gemma4", "granite-embed-multi-311m", "sarvam-moe", "whitespace"))
 
 
 def pre_tokenizer_spec(pre: str | None, fallback: str | None = None) -> PreTokenizerSpec:
@@ -256,10 +259,12 @@ def pre_tokenizer_spec(pre: str | None, fallback: str | None = None) -> PreToken
         return spec
     fallback = fallback or os.environ.get(FALLBACK_ENV) or None
     if fallback is None:
+        what = ("a SentencePiece-style BPE pre-tokenizer (no byte-level encoding), which pyggml does not "
+                "implement" if pre in _NOT_BYTE_LEVEL else
+                f"an unknown pre-tokenizer type (pyggml knows {len(_SPECS)} of llama.cpp's)")
         raise UnknownPreTokenizerError(
-            f"metadata key 'tokenizer.ggml.pre' = {pre!r}: unknown pre-tokenizer type (pyggml knows "
-            f"{len(_SPECS)} of llama.cpp's); to tokenize anyway with another rule, pass "
-            f"pre_tokenizer_fallback='gpt-2' (or another known type) or set {FALLBACK_ENV}")
+            f"metadata key 'tokenizer.ggml.pre' = {pre!r}: {what}; to tokenize anyway with another rule, "
+            f"pass pre_tokenizer_fallback='gpt-2' (or another known type) or set {FALLBACK_ENV}")
     if fallback not in _SPECS:
         raise UnknownPreTokenizerError(f"pre-tokenizer fallback {fallback!r} is not a known pre type "
                                        f"(tokenizer.ggml.pre = {pre!r} is unknown too)")
