@@ -2,7 +2,7 @@
 
 A pre type is a list of steps applied in turn, as llama.cpp's unicode_regex_split does: each step
 splits every piece left by the previous one into its matches and the text between them (nothing
-is dropped, empty matches make no piece, and a lookahead never sees past its piece).
+is dropped, an empty match only cuts, and a lookahead never sees past its piece).
 
 Steps are llama.cpp's patterns (the per-type table of llama-vocab.cpp at 0c1e570), run by the
 `regex` package with llama.cpp's character classes rather than regex's own:
@@ -42,7 +42,8 @@ class UnknownPreTokenizerError(ValueError):
 _WS = r"\t-\r "  # after non-ASCII white space has become \v
 _NON_ASCII_SPACE = regex.compile("[\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")
 # Whole runs of code points unassigned in Unicode 15.1 that later versions assign: llama.cpp
-# (tables from UCD 15.1) has them in no category, newer `regex` releases do.
+# (tables from UCD 15.1) has them in no category, `regex` on Unicode 16+ does (>= 2023.10.3 knows
+# 15.1; tools/check_pretokenizer_classes.py compares every code point with llama.cpp's tables).
 _AFTER_UNICODE_15_1 = regex.compile("[" + "".join(
     f"\\U{int(lo, 16):08x}-\\U{int(hi, 16):08x}" for lo, hi in (r.split("-") for r in """
     557-558 58B-58C 5C8-5CF 88F-88F 892-897 B4E-B54 C5B-C5C CD7-CDC 1ACF-1AFF 1B4D-1B4F 1B7F-1B7F
