@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pyggml.arch.config import ModelFormatError
 from pyggml.gguf import GGUFReader
 from pyggml.tokenizer import PRE_TYPES, Tokenizer, UnknownPreTokenizerError, Vocab
 from pyggml.tokenizer.pretokenize import FALLBACK_ENV, pre_tokenizer_adds_bos, pre_tokenizer_spec
@@ -106,8 +107,9 @@ def test_types_llama_cpp_refuses_are_refused(metadata):
 
 def test_unknown_pre_type_is_refused(metadata, monkeypatch):
     monkeypatch.delenv(FALLBACK_ENV, raising=False)
-    with pytest.raises(UnknownPreTokenizerError, match=r"tokenizer\.ggml\.pre.*'no-such-pre'"):
+    with pytest.raises(ModelFormatError, match=r"tokenizer\.ggml\.pre.*'no-such-pre'") as caught:
         Tokenizer.from_metadata({**metadata, "tokenizer.ggml.pre": "no-such-pre"})
+    assert isinstance(caught.value, UnknownPreTokenizerError)
 
 
 def test_unknown_pre_type_fallback_is_opt_in(metadata, monkeypatch):

@@ -28,12 +28,14 @@ from dataclasses import dataclass
 
 import regex
 
+from ..arch.config import ModelFormatError
+
 # Env var naming a pre type to use for an unknown tokenizer.ggml.pre (same as the keyword
 # argument pre_tokenizer_fallback of Tokenizer.from_metadata / from_gguf / pyggml.Llama).
 FALLBACK_ENV = "PYGGML_PRE_TOKENIZER_FALLBACK"
 
 
-class UnknownPreTokenizerError(ValueError):
+class UnknownPreTokenizerError(ModelFormatError):
     """tokenizer.ggml.pre names a pre-tokenizer pyggml does not implement."""
 
 
