@@ -3,8 +3,9 @@
 tests/reference/pretokenizers-smollm2.jsonl (tools/make_pretokenizer_fixtures.py) holds llama.cpp's
 ids for a corpus of texts under each tokenizer.ggml.pre, on SmolLM2's vocabulary plus tokens that
 make word boundaries show (every 2- and 3-digit string, chosen words with merges ranked first,
-words without a merge path), in vocab-only GGUF files without add_bos/add_eos keys. Here the vocabulary is built once and the pre type switched;
-types that share a pyggml spec share its encodings, but each type is compared with its own rows.
+words without a merge path), in vocab-only GGUF files without add_bos/add_eos keys. Here the
+vocabulary is built once and the pre type switched; types that share a pyggml spec share its
+encodings, but each type is compared with its own rows.
 """
 from __future__ import annotations
 

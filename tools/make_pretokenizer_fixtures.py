@@ -10,9 +10,9 @@ tokenizer.ggml.pre set to that type, and more tokens that make word boundaries s
 SmolLM2 has single digits only and few non-English words, so "123" as one word or three gave the
 same ids. Added (normal tokens, at the end) are every 2- and 3-digit string and chosen words of the
 corpus with all their prefixes, each buildable by merges ranked before SmolLM2's own; plus a few
-words without a merge path (what llama3's ignore_merges takes whole). Then it loads it with llama.cpp (vocab_only) and tokenizes every
-corpus text (add_special=False, parse_special=False). A type llama.cpp refuses is recorded with
-its error.
+words without a merge path (what llama3's ignore_merges takes whole). Then it loads the file with
+llama.cpp (vocab_only) and tokenizes every corpus text (add_special=False, parse_special=False).
+A type llama.cpp refuses is recorded with its error.
 Rows (JSON lines):
   {"kind": "corpus", "vocab", "texts": [str | {"hex": utf8 bytes}]}
   {"kind": "vocab", "extra_tokens": [...], "extra_merges": [...]}   appended / prepended to SmolLM2's
@@ -30,6 +30,7 @@ import tempfile
 import unicodedata
 from pathlib import Path
 
+import llama_cpp
 from llama_cpp import Llama
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -77,7 +78,8 @@ PRE_TEXTS: list[str | bytes] = [
     # CJK, kana, hangul, mixed with latin and digits (deepseek, youtu, kimi-k2, afmoe)
     "中文English混合123文本，标点！「引号」", "日本語とEnglishとカタカナ123、ひらがな。ﾊﾝｶｸｶﾀｶﾅ",
     "한국어English혼합123 ㄱㄴㄷ ㅏㅑ", "ㄅㄆㄇㄈ 注音符號",
-    "\uf900\uf901\uf902\ufa6d \u2f00\u2f01\u2f02 \U00020000\U00020001\U0002a700 \u3400\u3401 \u2126\u212a\u212b \u1fbe\u1f7d", "漢字's 中文'll test",
+    "\uf900\uf901\uf902\ufa6d \u2f00\u2f01\u2f02 \U00020000\U00020001\U0002a700 \u3400\u3401 \u2126\u212a\u212b \u1fbe\u1f7d",
+    "漢字's 中文'll test",
     "ไทยภาษา123 ລາວ ខ្មែរ မြန်မာ ꩠꩡ ꧠꧡ", "ᄀᄁᄂ ᅡᅢ ᆨᆩ",
     # combining marks after letters, digits, spaces and punctuation; scripts with marks
     "e\u0301e\u0301 1\u0301 \u0301x !\u0301 a\u0300\u0301\u0302\u0303", "नमस्ते दुनिया ক্ষ த்தி ಕ್ಷ",
@@ -227,16 +229,17 @@ def extra_vocab(tokens: list[str]) -> tuple[list[str], list[str]]:
     return extra_tokens, merges
 
 
-VOCAB_KEYS = ("tokenizer.ggml.model", "tokenizer.ggml.tokens", "tokenizer.ggml.token_type", "tokenizer.ggml.merges",
-              "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id", "tokenizer.ggml.unknown_token_id",
-              "tokenizer.ggml.padding_token_id")
+VOCAB_KEYS = tuple(f"tokenizer.ggml.{k}" for k in ("model", "tokens", "token_type", "merges", "bos_token_id",
+                                                     "eos_token_id", "unknown_token_id", "padding_token_id"))
+
+
+REFERENCE = Path(__file__).resolve().parents[1] / "tests" / "reference" / "pretokenizers-smollm2.jsonl"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, required=True, help="smollm2-135m-q4_1.gguf")
-    parser.add_argument("--out", type=Path,
-                        default=Path(__file__).resolve().parents[1] / "tests" / "reference" / "pretokenizers-smollm2.jsonl")
+    parser.add_argument("--out", type=Path, default=REFERENCE)
     parser.add_argument("--random", type=int, metavar="N",
                         help="a corpus of N random texts only (seed --seed), for checks beyond the stored one")
     parser.add_argument("--seed", type=int, default=1234)
@@ -265,7 +268,6 @@ def main() -> None:
                 raw = text if isinstance(text, bytes) else text.encode("utf-8")
                 ids = tuple(model.tokenize(raw, add_bos=False, special=False))
                 indexes.append(lists.setdefault(ids, len(lists)))
-            import llama_cpp
             add_bos = bool(llama_cpp.llama_vocab_get_add_bos(model._model.vocab))
             pre_rows.append({"kind": "pre", "pre": pre, "add_bos": add_bos, "ids": indexes})
             model.close()
