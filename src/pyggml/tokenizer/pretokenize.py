@@ -22,6 +22,7 @@ Steps are llama.cpp's patterns (the per-type table of llama-vocab.cpp at 0c1e570
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,11 +43,12 @@ class UnknownPreTokenizerError(ModelFormatError):
 # --- llama.cpp's character classes ---------------------------------------------------------------
 
 _WS = r"\t-\r "  # after non-ASCII white space has become \v
-_NON_ASCII_SPACE = regex.compile("[\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")
+# (plain character sets: the standard library's re scans them several times faster than regex)
+_NON_ASCII_SPACE = re.compile("[\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")
 # Whole runs of code points unassigned in Unicode 15.1 that later versions assign: llama.cpp
 # (tables from UCD 15.1) has them in no category, `regex` on Unicode 16+ does (>= 2023.10.3 knows
 # 15.1; tools/check_pretokenizer_classes.py compares every code point with llama.cpp's tables).
-_AFTER_UNICODE_15_1 = regex.compile("[" + "".join(
+_AFTER_UNICODE_15_1 = re.compile("[" + "".join(
     f"\\U{int(lo, 16):08x}-\\U{int(hi, 16):08x}" for lo, hi in (r.split("-") for r in """
     557-558 58B-58C 5C8-5CF 88F-88F 892-897 B4E-B54 C5B-C5C CD7-CDC 1ACF-1AFF 1B4D-1B4F 1B7F-1B7F
     1C89-1C8F 208F-208F 209D-209F 20C1-20CF 2427-243F 2B96-2B96 2E5E-2E7F 31E4-31EE A7CB-A7CF
@@ -297,15 +299,40 @@ class PreTokenizer:
         if not text:
             return []
         if text.isascii():
-            plain = categorized = text
-        else:
-            plain = _NON_ASCII_SPACE.sub("\v", text)
-            categorized = _AFTER_UNICODE_15_1.sub(_UNDEFINED, plain)
+            return self._split_text(text)
+        plain, n_spaces = _NON_ASCII_SPACE.subn("\v", text)
+        categorized, n_later = _AFTER_UNICODE_15_1.subn(_UNDEFINED, plain)
+        if not n_spaces and not n_later:
+            return self._split_text(text)
+        # the steps see substituted text: split by offsets, then cut the original
         spans = [(0, len(text))]
         for step, on_categories in self._steps:
-            subject = categorized if on_categories else plain
-            spans = _split_spans(step, subject, spans)
+            spans = _split_spans(step, categorized if on_categories else plain, spans)
         return [text[start:end] for start, end in spans]
+
+    def _split_text(self, text: str) -> list[str]:
+        """The steps on text no substitution changes (the common case): pieces as strings."""
+        pieces = [text]
+        for step, _ in self._steps:
+            out: list[str] = []
+            append = out.append
+            if not isinstance(step, regex.Pattern):
+                for piece in pieces:
+                    out.extend(piece[s:e] for s, e in step(piece))
+            else:
+                for piece in pieces:
+                    done = 0
+                    for match in step.finditer(piece):
+                        s, e = match.span()
+                        if s > done:
+                            append(piece[done:s])
+                        if e > s:  # an empty match only cuts
+                            append(piece[s:e])
+                        done = e
+                    if done < len(piece):
+                        append(piece[done:])
+            pieces = out
+        return pieces
 
 
 def _split_spans(step, subject: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -324,7 +351,7 @@ def _split_spans(step, subject: str, spans: list[tuple[int, int]]) -> list[tuple
                 append((start + done, start + s))
             if e > s:  # an empty match only cuts
                 append((start + s, start + e))
-            done = max(done, e)
+            done = e
         if done < len(piece):
             append((start + done, end))
     return out
