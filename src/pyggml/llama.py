@@ -95,16 +95,20 @@ class Llama:
                  attention_type: int = llama_args.ATTENTION_UNSPECIFIED,
                  rope_freq_base: float = 0.0, rope_freq_scale: float = 0.0, kv_overrides: dict | None = None,
                  type_k: int | None = None, type_v: int | None = None, chat_format: str | None = None,
-                 spm_infill: bool = False, verbose: bool = True, **kwargs):
+                 spm_infill: bool = False, verbose: bool = True, pre_tokenizer_fallback: str | None = None,
+                 **kwargs):
         """Arguments as llama-cpp-python's; see pyggml.llama_args for the ones not listed here
-        (accepted with no effect on a CPU engine, or refused with an error naming them)."""
+        (accepted with no effect on a CPU engine, or refused with an error naming them).
+        pre_tokenizer_fallback (pyggml's own): a known tokenizer.ggml.pre type to tokenize with when
+        the file's is unknown to pyggml (default: refuse such a file; env PYGGML_PRE_TOKENIZER_FALLBACK too)."""
         t_start = time.perf_counter()
         self._init_kwargs = dict(n_ctx=n_ctx, n_batch=n_batch, n_threads=n_threads, seed=seed, logits_all=logits_all,
                                  last_n_tokens_size=last_n_tokens_size, embedding=embedding,
                                  pooling_type=pooling_type, attention_type=attention_type,
                                  rope_freq_base=rope_freq_base, rope_freq_scale=rope_freq_scale,
                                  kv_overrides=kv_overrides, type_k=type_k, type_v=type_v, chat_format=chat_format,
-                                 spm_infill=spm_infill, verbose=verbose, **kwargs)
+                                 spm_infill=spm_infill, verbose=verbose,
+                                 pre_tokenizer_fallback=pre_tokenizer_fallback, **kwargs)
         self.model_path = os.fspath(model_path)
         if not os.path.isfile(self.model_path):
             raise ValueError(f"Model path does not exist: {self.model_path}")
@@ -130,7 +134,7 @@ class Llama:
                                   config_overrides=llama_args.rope_overrides(rope_freq_base, rope_freq_scale))
         self.metadata = self.runner.metadata
         self._pooling_type = llama_args.check_pooling(pooling_type, self.metadata, self.runner.config.arch)
-        self.tokenizer = Tokenizer.from_metadata(self.metadata)
+        self.tokenizer = Tokenizer.from_metadata(self.metadata, pre_tokenizer_fallback=pre_tokenizer_fallback)
         self.n_batch = self.runner.n_batch
         self._n_ctx = n_ctx
         self._n_vocab = self.runner.config.n_vocab
