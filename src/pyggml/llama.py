@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 
 import numpy as np
 
-from .cli.timings import PerfStats, format_perf
+from .timings import PerfStats, format_perf
 from .runner import ModelRunner
 from .sampling import RANDOM_SEED, Sampler, SamplingParams, make_rng
 from .tokenizer import Tokenizer

@@ -62,7 +62,7 @@ class ModelRunner:
         self.n_batch = min(n_batch, n_ctx)
         self.n_threads = n_threads or default_n_threads()
         self.weights = WeightStore(self.reader)
-        self.weights.require(self.arch.required_tensors(self.config))
+        self.weights.require(*self.arch.tensors(self.config, self.weights.names))
         self.pool = ThreadPool(self.n_threads)
         self._kv_ctx, self.kv = self._make_kv_cache(GGMLType.F16 if kv_type == "f16" else GGMLType.F32)
         self._graphs: OrderedDict[tuple, _BuiltGraph] = OrderedDict()
@@ -90,15 +90,15 @@ class ModelRunner:
             return built
         ctx = Context(mem_size=_GRAPH_ARENA, no_alloc=True)
         i32 = GGMLType.I32
-        masks = {"causal": ctx.new_tensor_2d(GGMLType.F32, n_kv, n_tokens, name="mask_causal").set_input()}
-        if self.config.n_swa > 0:
-            masks["swa"] = ctx.new_tensor_2d(GGMLType.F32, n_kv, n_tokens, name="mask_swa").set_input()
+        # one mask per attention kind the layers declare (FULL = 0, or a sliding window)
+        masks = {window: ctx.new_tensor_2d(GGMLType.F32, n_kv, n_tokens, name=f"mask_w{window}").set_input()
+                 for window in sorted(set(self.config.layer_windows))}
         batch = BatchInputs(
             tokens=ctx.new_tensor_1d(i32, n_tokens, name="tokens").set_input(),
             positions=ctx.new_tensor_1d(i32, n_tokens, name="positions").set_input(),
             kv_slots=ctx.new_tensor_1d(i32, n_tokens, name="kv_slots").set_input(),
             out_rows=ctx.new_tensor_1d(i32, n_out, name="out_rows").set_input(),
-            masks=masks, n_tokens=n_tokens, n_kv=n_kv)
+            masks=masks, n_tokens=n_tokens, n_kv=n_kv, n_ctx=self.n_ctx)
         logits = self.arch.build(ctx, self.config, self.weights, batch, self.kv)
         logits.name = "logits"
         graph = Graph(ctx)
@@ -117,11 +117,9 @@ class ModelRunner:
         g.batch.kv_slots.numpy()[:] = pos
         g.batch.out_rows.numpy()[:] = np.arange(n - n_out, n, dtype=np.int32)
         kv_pos = np.arange(g.batch.n_kv, dtype=np.int32)[None, :]
-        visible = kv_pos <= pos[:, None]              # (n, n_kv) causal; unfilled slots are > pos
-        _write_mask(g.batch.masks["causal"], visible)
-        if "swa" in g.batch.masks:
-            visible &= (pos[:, None] - kv_pos) < self.config.n_swa
-            _write_mask(g.batch.masks["swa"], visible)
+        causal = kv_pos <= pos[:, None]               # (n, n_kv); unfilled slots are > pos
+        for window, mask in g.batch.masks.items():
+            _write_mask(mask, causal & ((pos[:, None] - kv_pos) < window) if window else causal)
 
     # ---- evaluation -----------------------------------------------------------------------------
 

@@ -1,7 +1,9 @@
 """Model architectures: one file each, built over the graph API.
 
-An architecture module provides `load_config(metadata) -> ModelConfig` and
-`build(ctx, config, weights, batch, kv) -> Tensor` (the logits of the requested rows)."""
+An architecture module provides `load_config(metadata) -> ModelConfig`,
+`tensors(config, file_names) -> (required, optional)` GGUF tensor names, and
+`build(ctx, config, weights, batch, kv) -> Tensor` (the logits of the requested rows).
+docs/new-architecture.md walks through adding one."""
 from __future__ import annotations
 
 from types import ModuleType
