@@ -120,3 +120,19 @@ def read_common(md: dict, arch: str, *, rope_mode: int, eps_key: str = "attentio
         n_ctx_orig=positive("n_ctx_orig", optional(md, f"{a}.rope.scaling.original_context_length", n_ctx_train)),
         layer_windows=layer_windows if layer_windows is not None else (FULL,) * n_layer,
     )
+
+
+def sliding_windows(md: dict, arch: str, n_layer: int, window: int, pattern: int) -> tuple[int, ...]:
+    """Per-layer windows as llama.cpp assigns them: `{arch}.attention.sliding_window_pattern`
+    as one bool per layer, or as a period P (layers il % P < P - 1 slide, the P-th is global),
+    `pattern` when the key is absent; P = 0 means every layer slides. window 0 = no window."""
+    key = f"{arch}.attention.sliding_window_pattern"
+    value = md.get(key, pattern)
+    if hasattr(value, "__len__") and not isinstance(value, str):
+        flags = [bool(v) for v in value]
+        if len(flags) != n_layer:
+            raise ModelFormatError(f"metadata {key!r} has {len(flags)} entries for {n_layer} layers")
+    else:
+        period = require(md, key, int) if key in md else pattern
+        flags = [period == 0 or il % period < period - 1 for il in range(n_layer)]
+    return tuple(window if slides and window > 0 else FULL for slides in flags)

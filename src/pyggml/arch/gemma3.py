@@ -8,7 +8,7 @@ import math
 
 from .. import ops
 from ..tensor import Context, Tensor
-from .config import FULL, ModelConfig, check_keys, optional, read_common
+from .config import ModelConfig, check_keys, optional, read_common, sliding_windows
 from .layers import (BatchInputs, LayerCache, Rope, ffn_gated, last_layer_rows, model_tensor_names,
                      rms_norm_weighted, self_attention)
 
@@ -20,11 +20,11 @@ LAYER_TENSORS = ("attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "attn
 
 
 def load_config(md: dict) -> ModelConfig:
-    check_keys(md, "gemma3", known=("attention.layer_norm_rms_epsilon", "attention.sliding_window"))
+    check_keys(md, "gemma3", known=("attention.layer_norm_rms_epsilon", "attention.sliding_window",
+                                             "attention.sliding_window_pattern"))
     common = read_common(md, "gemma3", rope_mode=ops.ROPE_TYPE_NEOX, default_freq_base=1000000.0)
     n_swa = optional(md, "gemma3.attention.sliding_window", 0)
-    common["layer_windows"] = tuple(n_swa if il % SWA_PATTERN < SWA_PATTERN - 1 else FULL
-                                    for il in range(common["n_layer"]))
+    common["layer_windows"] = sliding_windows(md, "gemma3", common["n_layer"], n_swa, SWA_PATTERN)
     return ModelConfig(**common)
 
 
