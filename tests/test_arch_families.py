@@ -1,0 +1,167 @@
+"""Every decoder family against llama.cpp on synthetic models (tools/make_arch_models.py: real
+layouts, SmolLM2's vocabulary, random weights). The GGUF files are rebuilt from the recipe and
+must hash to what llama.cpp was run on; the outputs are tests/reference/arch (see the recipe).
+
+Per file, over all prompt positions: top-1 agreement, and KL(llama.cpp || pyggml) — exactly at
+the positions stored in full, and everywhere else as the lower bound the stored top-K gives (the
+top-K tokens one by one, the rest of the vocabulary as one bucket; the log-sum inequality makes
+it <= the true KL). On F32 files the 8 greedy tokens after the prompt must be llama.cpp's."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pyggml.arch import ModelFormatError
+from pyggml.gguf import GGUFReader, GGUFValueType, GGUFWriter
+from pyggml.gguf.writer import copy_metadata
+from pyggml.runner import ModelRunner
+from pyggml.types import GGMLType
+
+TOOLS = Path(__file__).resolve().parents[1] / "tools"
+sys.path.insert(0, str(TOOLS))
+import make_arch_models as recipe  # noqa: E402
+
+ARCH_REFERENCE = Path(__file__).parent / "reference" / "arch"
+META = json.loads((ARCH_REFERENCE / "meta.json").read_text())
+KL_MAX = {"f32": 1e-4, "q8_0": 0.01}    # mean over positions
+TOP1_MIN = 0.95
+
+
+@pytest.fixture(scope="module")
+def arch_model(tmp_path_factory, model_path):
+    """arch_model(name, type) -> Path of the rebuilt synthetic GGUF, checked against the oracle's."""
+    out = tmp_path_factory.mktemp("arch-models")
+    built: dict[tuple[str, str], Path] = {}
+
+    def get(name: str, tname: str) -> Path:
+        if (name, tname) not in built:
+            path = recipe.write_arch_model(name, out / f"{name}-{tname}.gguf", recipe.WEIGHT_TYPES[tname],
+                                           model_path(META["tokenizer_model"]))
+            built[(name, tname)] = path
+        return built[(name, tname)]
+
+    return get
+
+
+def _log_softmax(x: np.ndarray) -> np.ndarray:
+    x = x.astype(np.float64)
+    m = x.max(axis=-1, keepdims=True)
+    return x - m - np.log(np.exp(x - m).sum(axis=-1, keepdims=True))
+
+
+def kl_bound(ref: dict, logprobs: np.ndarray) -> np.ndarray:
+    """Per position: KL over the reference's top-K tokens plus one bucket for the rest."""
+    lp = ref["top_logits"].astype(np.float64) - ref["lse"].astype(np.float64)[:, None]
+    lq = np.take_along_axis(logprobs, ref["top_ids"].astype(np.int64), axis=1)
+    p, q = np.exp(lp), np.exp(lq)
+    p_rest = np.clip(1.0 - p.sum(1), 1e-300, None)
+    q_rest = np.clip(1.0 - q.sum(1), 1e-300, None)
+    return (p * (lp - lq)).sum(1) + p_rest * (np.log(p_rest) - np.log(q_rest))
+
+
+def kl_full(ref: dict, logprobs: np.ndarray) -> np.ndarray:
+    lp = _log_softmax(ref["full_logprobs"].astype(np.float64))   # renormalise the F16 rows
+    lq = logprobs[ref["full_pos"]]
+    return (np.exp(lp) * (lp - lq)).sum(1)
+
+
+def _run(path: Path, ref: dict, n_ctx: int, n_greedy: int = 0) -> tuple[np.ndarray, list[int]]:
+    runner = ModelRunner(path, n_ctx=n_ctx, n_threads=2)
+    try:
+        logits = runner.eval(ref["ids"], logits_all=True)
+        greedy = []
+        last = logits[-1]
+        for _ in range(n_greedy):
+            greedy.append(int(np.argmax(last)))
+            last = runner.eval([greedy[-1]])[-1]
+        return logits, greedy
+    finally:
+        runner.close()
+
+
+@pytest.mark.parametrize("key", sorted(META["files"]))
+def test_family_matches_llama_cpp(key, arch_model):
+    entry = META["files"][key]
+    path = arch_model(entry["model"], entry["type"])
+    assert recipe.sha256(path) == entry["sha256"], \
+        f"{path.name}: the recipe no longer rebuilds the file llama.cpp was run on (regenerate the reference)"
+    with np.load(ARCH_REFERENCE / f"{key}.npz") as z:
+        ref = dict(z)
+    is_f32 = entry["type"] == "f32"
+    logits, greedy = _run(path, ref, entry["n_ctx"], n_greedy=len(ref["greedy"]) if is_f32 else 0)
+    assert logits.shape == (len(ref["ids"]), 49152)
+    logprobs = _log_softmax(logits)
+    top1 = float(np.mean(logits.argmax(1) == ref["top_ids"][:, 0]))
+    bound, full = kl_bound(ref, logprobs), kl_full(ref, logprobs)
+    print(f"{key}: KL bound mean {bound.mean():.2e} max {bound.max():.2e}, KL full rows {full.mean():.2e}, "
+          f"top-1 {top1:.3f}")
+    assert bound.mean() <= KL_MAX[entry["type"]], f"KL lower bound, mean over positions: {bound.mean():.3g}"
+    assert full.mean() <= KL_MAX[entry["type"]], f"KL at positions {ref['full_pos'].tolist()}: {full.tolist()}"
+    assert top1 >= TOP1_MIN
+    if is_f32:
+        assert greedy == ref["greedy"].tolist()
+
+
+def _rewrite(src: Path, dst: Path, *, set_kv: dict = (), tensors: dict = ()) -> Path:
+    """A copy of src with metadata keys set and tensors replaced/added: name -> (F32 array)."""
+    set_kv, tensors = dict(set_kv), dict(tensors)
+    with GGUFReader(src) as reader:
+        writer = GGUFWriter(dst)
+        copy_metadata(reader, writer)
+        for key, (value, vtype) in set_kv.items():
+            writer.set_kv(key, value, vtype)
+        for t in reader.tensors:
+            data = tensors.pop(t.name, None)
+            writer.add_tensor(t.name, t.data if data is None else data, t.type if data is None else GGMLType.F32,
+                              t.ne if data is None else None)
+        for name, data in tensors.items():
+            writer.add_tensor(name, data, GGMLType.F32)
+        writer.write()
+    return dst
+
+
+def test_llama31_rope_freqs_are_applied(arch_model, tmp_path):
+    """The Llama 3.1 file matches (above); the same file with its frequency factors set to 1 — what
+    ignoring rope_freqs computes — is far off, so the comparison does see the factors."""
+    key = "llama31-f32"
+    with np.load(ARCH_REFERENCE / f"{key}.npz") as z:
+        ref = dict(z)
+    src = arch_model("llama31", "f32")
+    with GGUFReader(src) as reader:
+        n = next(t for t in reader.tensors if t.name == "rope_freqs.weight").ne[0]
+    ignored = _rewrite(src, tmp_path / "ones.gguf", tensors={"rope_freqs.weight": np.ones(n, np.float32)})
+    logits, _ = _run(ignored, ref, META["files"][key]["n_ctx"])
+    kl = kl_bound(ref, _log_softmax(logits)).mean()
+    print(f"llama31 with rope_freqs ignored: KL bound mean {kl:.2e}")
+    assert kl > 10 * KL_MAX["f32"]
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(set_kv={"llama.rope.scaling.type": ("yarn", GGUFValueType.STRING)}), "llama.rope.scaling.type"),
+    (dict(set_kv={"llama.rope.scaling.type": ("su-rope", GGUFValueType.STRING)}), "'su-rope'"),
+    (dict(set_kv={"llama.expert_count": (8, GGUFValueType.UINT32)}), "llama.expert_count"),
+    (dict(tensors={"blk.1.attn_sinks.weight": np.zeros(4, np.float32)}), "blk.1.attn_sinks.weight"),
+    (dict(tensors={"rope_factors_long.weight": np.ones(8, np.float32)}), "rope_factors_long.weight"),
+])
+def test_what_pyggml_would_ignore_is_refused_by_name(arch_model, tmp_path, change, message):
+    path = _rewrite(arch_model("llama31", "f32"), tmp_path / "bad.gguf", **change)
+    with pytest.raises(ModelFormatError, match=message.replace(".", r"\.")):
+        ModelRunner(path, n_ctx=256, n_threads=1)
+
+
+def test_a_family_without_its_required_tensor_names_it(arch_model, tmp_path):
+    src = arch_model("gpt2", "f32")
+    dst = tmp_path / "no-pos.gguf"
+    with GGUFReader(src) as reader:
+        writer = GGUFWriter(dst)
+        copy_metadata(reader, writer)
+        for t in reader.tensors:
+            if t.name != "position_embd.weight":
+                writer.add_tensor(t.name, t.data, t.type, t.ne)
+        writer.write()
+    with pytest.raises(ModelFormatError, match="position_embd.weight"):
+        ModelRunner(dst, n_ctx=256, n_threads=1)
