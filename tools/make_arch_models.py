@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from pyggml.gguf import GGUFValueType, GGUFWriter  # noqa: E402
+from pyggml.models.tiny import FILE_TYPES  # noqa: E402
 from pyggml.models.tiny_vocab import copied_tokenizer_metadata  # noqa: E402
 from pyggml.quants import quantize  # noqa: E402
 from pyggml.types import GGMLType  # noqa: E402
@@ -98,7 +99,6 @@ def write_arch_model(name: str, path: str | Path, weight_type: GGMLType, tokeniz
     kv = {
         "general.architecture": (arch, GGUFValueType.STRING),
         "general.name": ("synthetic test model " + str(seed), GGUFValueType.STRING),
-        "general.file_type": ({GGMLType.F32: 0, GGMLType.Q8_0: 7}[weight_type], U32),
         f"{arch}.block_count": (n_layer, U32),
         f"{arch}.context_length": (spec.get("n_ctx_train", 8192), U32),
         f"{arch}.embedding_length": (n_embd, U32),
@@ -124,6 +124,8 @@ def write_arch_model(name: str, path: str | Path, weight_type: GGMLType, tokeniz
     if spec.get("longrope"):
         kv[f"{arch}.rope.scaling.original_context_length"] = (spec["orig_ctx"], U32)
         kv[f"{arch}.rope.scaling.attn_factor"] = (spec["attn_factor"], F32)
+    if weight_type in FILE_TYPES:
+        kv["general.file_type"] = (FILE_TYPES[weight_type], U32)
     for key, value in {**kv, **vocab}.items():
         writer.add_kv(key, *value)
 
