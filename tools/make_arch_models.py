@@ -99,6 +99,7 @@ def write_arch_model(name: str, path: str | Path, weight_type: GGMLType, tokeniz
     kv = {
         "general.architecture": (arch, GGUFValueType.STRING),
         "general.name": ("synthetic test model " + str(seed), GGUFValueType.STRING),
+        **({"general.file_type": (FILE_TYPES[weight_type], U32)} if weight_type in FILE_TYPES else {}),
         f"{arch}.block_count": (n_layer, U32),
         f"{arch}.context_length": (spec.get("n_ctx_train", 8192), U32),
         f"{arch}.embedding_length": (n_embd, U32),
@@ -124,8 +125,6 @@ def write_arch_model(name: str, path: str | Path, weight_type: GGMLType, tokeniz
     if spec.get("longrope"):
         kv[f"{arch}.rope.scaling.original_context_length"] = (spec["orig_ctx"], U32)
         kv[f"{arch}.rope.scaling.attn_factor"] = (spec["attn_factor"], F32)
-    if weight_type in FILE_TYPES:
-        kv["general.file_type"] = (FILE_TYPES[weight_type], U32)
     for key, value in {**kv, **vocab}.items():
         writer.add_kv(key, *value)
 
