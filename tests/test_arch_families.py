@@ -165,3 +165,42 @@ def test_a_family_without_its_required_tensor_names_it(arch_model, tmp_path):
         writer.write()
     with pytest.raises(ModelFormatError, match="position_embd.weight"):
         ModelRunner(dst, n_ctx=256, n_threads=1)
+
+
+def _metadata(arch: str, **extra) -> dict:
+    md = {f"{arch}.{k}": v for k, v in dict(block_count=4, context_length=4096, embedding_length=64,
+                                             feed_forward_length=128, **{"attention.head_count": 4}).items()}
+    md[f"{arch}.attention.layer_norm_rms_epsilon"] = 1e-6
+    md["tokenizer.ggml.tokens"] = ["a"] * 10
+    md.update({f"{arch}.{k}": v for k, v in extra.items()})
+    return md
+
+
+def test_layers_declare_their_attention_window():
+    from pyggml.arch import gemma2, gemma3
+    assert gemma2.load_config(_metadata("gemma2", **{"attention.sliding_window": 32})).layer_windows == (32, 0, 32, 0)
+    pattern = {"attention.sliding_window": 16, "attention.sliding_window_pattern": [True, True, False, True]}
+    assert gemma2.load_config(_metadata("gemma2", **pattern)).layer_windows == (16, 16, 0, 16)
+    assert gemma3.load_config(_metadata("gemma3")).layer_windows == (0, 0, 0, 0)    # no window key: all full
+    with pytest.raises(ModelFormatError, match="sliding_window_pattern"):
+        gemma2.load_config(_metadata("gemma2", **{"attention.sliding_window_pattern": [True, False]}))
+
+
+@pytest.mark.parametrize("arch, extra, message", [
+    ("phi3", {"rope.scaling.type": "yarn"}, "phi3.rope.scaling.type"),
+    ("qwen2", {"rope.scaling.type": "yarn", "rope.scaling.factor": 4.0}, "qwen2.rope.scaling.type"),
+    ("gemma2", {"attention.clamp_kqv": 8.0}, "gemma2.attention.clamp_kqv"),
+    ("qwen3", {"expert_count": 8}, "qwen3.expert_count"),
+])
+def test_unsupported_hyperparameters_are_named(arch, extra, message):
+    from pyggml.arch import ARCHITECTURES
+    with pytest.raises(ModelFormatError, match=message.replace(".", r"\.")):
+        ARCHITECTURES[arch].load_config(_metadata(arch, **extra))
+
+
+def test_linear_rope_scaling_as_llama_cpp_reads_it():
+    from pyggml.arch import llama
+    only_factor = _metadata("llama", **{"rope.scaling.factor": 4.0})     # the type defaults to linear
+    assert llama.load_config(only_factor).rope_freq_scale == 0.25
+    none = _metadata("llama", **{"rope.scaling.type": "none", "rope.scaling.factor": 4.0})
+    assert llama.load_config(none).rope_freq_scale == 1.0
