@@ -86,10 +86,10 @@ def check_keys(md: dict, arch: str, known: tuple[str, ...] = ()) -> None:
 
 
 def read_common(md: dict, arch: str, *, rope_mode: int, eps_key: str = "attention.layer_norm_rms_epsilon",
-                default_freq_base: float = 10000.0, scaling_types: tuple[str, ...] = ("none", "linear"),
-                layer_windows: tuple[int, ...] | None = None) -> dict:
-    """ModelConfig's fields as a dict (a family may add its own and build its subclass).
-    Rope scaling as llama.cpp reads it: the type defaults to 'linear', the factor to 1."""
+                default_freq_base: float = 10000.0, scaling_types: tuple[str, ...] = ("none", "linear")) -> dict:
+    """ModelConfig's fields as a dict (a family may add its own and build its subclass; every
+    layer attends FULL unless the family sets layer_windows). Rope scaling as llama.cpp reads
+    it: the type defaults to 'linear', the factor to 1 (rope.scale_linear is the old name)."""
     a = arch
     n_embd = positive("n_embd", require(md, f"{a}.embedding_length"))
     n_head = positive("n_head", require(md, f"{a}.attention.head_count"))
@@ -118,7 +118,7 @@ def read_common(md: dict, arch: str, *, rope_mode: int, eps_key: str = "attentio
         rope_freq_scale=1.0 / factor if factor != 0.0 and scaling != "none" else 1.0,
         rope_mode=rope_mode,
         n_ctx_orig=positive("n_ctx_orig", optional(md, f"{a}.rope.scaling.original_context_length", n_ctx_train)),
-        layer_windows=layer_windows if layer_windows is not None else (FULL,) * n_layer,
+        layer_windows=(FULL,) * n_layer,
     )
 
 
