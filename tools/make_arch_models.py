@@ -7,7 +7,7 @@ layers, GQA, SmolLM2's real BPE vocabulary (49152 tokens, copied from the SmolLM
 weights scaled so the logits are a spread distribution (std of a few units, not one-hot) and
 attention is sharp enough that positions matter. general.name never names the family.
 
-    python tools/make_arch_models.py            # in a venv with llama-cpp-python (the oracle)
+    python tools/make_arch_models.py     # pyggml installed, llama-cpp-python importable (the oracle)
 
 writes tests/reference/arch/<model>-<type>.npz and tests/reference/arch/meta.json:
   ids (n,) the prompt; top_ids / top_logits (n, TOP_K) llama.cpp's largest logits per position;
@@ -19,19 +19,17 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from pyggml.gguf import GGUFValueType, GGUFWriter
+from pyggml.models.tiny import FILE_TYPES
+from pyggml.models.tiny_vocab import copied_tokenizer_metadata
+from pyggml.quants import quantize
+from pyggml.types import GGMLType
 
-from pyggml.gguf import GGUFValueType, GGUFWriter  # noqa: E402
-from pyggml.models.tiny import FILE_TYPES  # noqa: E402
-from pyggml.models.tiny_vocab import copied_tokenizer_metadata  # noqa: E402
-from pyggml.quants import quantize  # noqa: E402
-from pyggml.types import GGMLType  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 U32, F32 = GGUFValueType.UINT32, GGUFValueType.FLOAT32
 REFERENCE_DIR = ROOT / "tests" / "reference" / "arch"
