@@ -145,8 +145,9 @@ def write_arch_model(name: str, path: str | Path, weight_type: GGMLType, tokeniz
     w.matrix("token_embd.weight", n_embd, n_vocab, spec.get("embd_std", 0.6))
     if arch == "gpt2":
         w.matrix("position_embd.weight", n_embd, spec["n_ctx_train"], 0.3)
-    if spec.get("rope_freqs"):   # Llama 3.1's shape: 1 on fast pairs, growing on slow ones, here randomised
-        w.writer.add_tensor("rope_freqs.weight", w.rng.uniform(1.0, 8.0, head_dim // 2).astype(np.float32), GGMLType.F32)
+    if spec.get("rope_freqs"):   # Llama 3.1's are 1 on fast pairs and up to 8 on slow ones; here random in [1, 8]
+        factors = w.rng.uniform(1.0, 8.0, head_dim // 2).astype(np.float32)
+        w.writer.add_tensor("rope_freqs.weight", factors, GGMLType.F32)
     if spec.get("longrope"):
         w.writer.add_tensor("rope_factors_short.weight", w.rng.uniform(1.0, 2.0, head_dim // 2).astype(np.float32),
                             GGMLType.F32)
