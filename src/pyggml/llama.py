@@ -77,7 +77,9 @@ class _Outcome:
 class Llama:
     def __init__(self, model_path: str, *, n_ctx: int = 512, n_batch: int = 512, n_threads: int | None = None,
                  seed: int = RANDOM_SEED, logits_all: bool = False, last_n_tokens_size: int = 64,
-                 verbose: bool = True):
+                 verbose: bool = True, pre_tokenizer_fallback: str | None = None):
+        """pre_tokenizer_fallback: a known tokenizer.ggml.pre type to tokenize with when the file's
+        is unknown to pyggml (default: refuse such a file; env PYGGML_PRE_TOKENIZER_FALLBACK too)."""
         t_start = time.perf_counter()
         self.model_path = os.fspath(model_path)
         if not os.path.isfile(self.model_path):
@@ -94,7 +96,7 @@ class Llama:
         self.last_n_tokens_size = last_n_tokens_size
         self.runner = ModelRunner(self.model_path, n_ctx=n_ctx, n_batch=n_batch, n_threads=n_threads)
         self.metadata = self.runner.metadata
-        self.tokenizer = Tokenizer.from_metadata(self.metadata)
+        self.tokenizer = Tokenizer.from_metadata(self.metadata, pre_tokenizer_fallback=pre_tokenizer_fallback)
         self.n_batch = self.runner.n_batch
         self._n_ctx = n_ctx
         self._n_vocab = self.runner.config.n_vocab
