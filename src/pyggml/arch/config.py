@@ -76,12 +76,19 @@ def n_vocab_of(metadata: dict, arch: str) -> int:
     return len(tokens)
 
 
+# keys some converters write with a value that changes nothing
+NEUTRAL_WHEN_ZERO = ("expert_count", "expert_used_count", "expert_shared_count")
+
+
 def check_keys(md: dict, arch: str, known: tuple[str, ...] = ()) -> None:
     """Every `{arch}.*` key must be one pyggml reads for this family: anything else may change
     the maths (a soft-cap, a scale, experts) and is refused rather than ignored."""
     allowed = set(COMMON_KEYS) | set(known)
     for key in md:
-        if key.startswith(arch + ".") and key[len(arch) + 1:] not in allowed:
+        name = key[len(arch) + 1:]
+        if name in NEUTRAL_WHEN_ZERO and md[key] == 0:
+            continue   # converters write these as 0 for dense models; llama.cpp reads them as "none"
+        if key.startswith(arch + ".") and name not in allowed:
             raise ModelFormatError(f"metadata key {key!r} is not supported for the {arch} architecture")
 
 
