@@ -44,7 +44,9 @@ class _BuiltGraph:
 
 class ModelRunner:
     def __init__(self, model_path, *, n_ctx: int = 512, n_batch: int = 512, n_threads: int | None = None,
-                 kv_type: str = "f16"):
+                 kv_type: str = "f16", kv_size: int | None = None):
+        """kv_size: cache rows (default n_ctx); a multi-sequence engine (batching.py) shares
+        n_seq * n_ctx rows among its sequences while each position stays below n_ctx."""
         t0 = time.perf_counter()
         self.reader = GGUFReader(model_path)
         self.metadata = self.reader.metadata
@@ -58,7 +60,11 @@ class ModelRunner:
             raise ValueError(f"n_batch must be a positive integer, got {n_batch!r}")
         if kv_type not in ("f16", "f32"):
             raise ValueError(f"kv_type must be 'f16' or 'f32', got {kv_type!r}")
+        if kv_size is not None and (isinstance(kv_size, bool) or not isinstance(kv_size, int) or kv_size < n_ctx):
+            raise ValueError(f"kv_size must be an integer >= n_ctx={n_ctx}, got {kv_size!r}")
         self.n_ctx = n_ctx
+        self.kv_size = n_ctx if kv_size is None else kv_size
+        self.max_cached_graphs = MAX_CACHED_GRAPHS
         self.n_batch = min(n_batch, n_ctx)
         self.n_threads = n_threads or default_n_threads()
         self.weights = WeightStore(self.reader)
@@ -73,10 +79,10 @@ class ModelRunner:
 
     def _make_kv_cache(self, type_: GGMLType):
         cfg = self.config
-        per_layer = (cfg.n_embd_k_gqa + cfg.n_embd_v_gqa) * self.n_ctx * (2 if type_ == GGMLType.F16 else 4)
+        per_layer = (cfg.n_embd_k_gqa + cfg.n_embd_v_gqa) * self.kv_size * (2 if type_ == GGMLType.F16 else 4)
         ctx = Context(mem_size=cfg.n_layer * (per_layer + 2048) + 4096)
-        caches = [LayerCache(k=ctx.new_tensor_2d(type_, cfg.n_embd_k_gqa, self.n_ctx, name=f"cache_k_l{il}"),
-                             v=ctx.new_tensor_2d(type_, cfg.n_embd_v_gqa, self.n_ctx, name=f"cache_v_l{il}"))
+        caches = [LayerCache(k=ctx.new_tensor_2d(type_, cfg.n_embd_k_gqa, self.kv_size, name=f"cache_k_l{il}"),
+                             v=ctx.new_tensor_2d(type_, cfg.n_embd_v_gqa, self.kv_size, name=f"cache_v_l{il}"))
                   for il in range(cfg.n_layer)]
         return ctx, caches
 
@@ -105,7 +111,7 @@ class ModelRunner:
         graph.build_forward_expand(logits)
         graph.allocate(shared=self._memory)
         built = self._graphs[key] = _BuiltGraph(graph, batch, logits, ctx)
-        while len(self._graphs) > MAX_CACHED_GRAPHS:
+        while len(self._graphs) > self.max_cached_graphs:
             self._graphs.popitem(last=False)
         return built
 
