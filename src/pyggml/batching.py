@@ -90,6 +90,20 @@ class StepStats:
     n_prompt: int = 0
     n_decode: int = 0
     ms: float = 0.0
+    mixed_ms: float = 0.0     # steps that read prompt tokens (some may also decode)
+    decode_only_ms: float = 0.0
+    decode_only_tokens: int = 0
+
+    def add(self, step: StepStats) -> None:
+        self.n_tokens += step.n_tokens
+        self.n_prompt += step.n_prompt
+        self.n_decode += step.n_decode
+        self.ms += step.ms
+        if step.n_prompt:
+            self.mixed_ms += step.ms
+        else:
+            self.decode_only_ms += step.ms
+            self.decode_only_tokens += step.n_decode
 
 
 def _bucket(n: int, cap: int) -> int:
@@ -122,6 +136,7 @@ class BatchEngine:
         self.active: list[Seq] = []      # admitted, not finished; prompt order = FIFO
         self._ids = itertools.count()
         self.totals = StepStats()
+        self.last_step = StepStats()
 
     # ---- sequences -----------------------------------------------------------------------------
 
@@ -207,7 +222,9 @@ class BatchEngine:
         pos_all = np.concatenate(positions + [np.zeros(pad, np.int32)])
         b.positions.numpy()[:] = pos_all
         b.kv_slots.numpy()[:] = np.concatenate(slots + [np.full(pad, self._scratch_cell, np.int64)]).astype(np.int32)
-        b.out_rows.numpy()[:] = np.array(out_rows + [out_rows[0]] * (n_out - len(out_rows)), np.int32)
+        # padding rows repeat a real row (or row 0 when this step only reads prompt chunks)
+        b.out_rows.numpy()[:] = np.array(out_rows + [out_rows[0] if out_rows else 0] * (n_out - len(out_rows)),
+                                         np.int32)
         self._write_masks(b, np.array(seq_ids + [FREE] * pad, np.int64), pos_all, n_kv)
         g.graph.compute(pool=self.runner.pool)
         logits = g.logits.numpy()                      # (n_out, n_vocab) rows, valid until the next compute
@@ -230,11 +247,8 @@ class BatchEngine:
             elif len(seq.generated) >= seq.max_new or seq.n_evaluated >= self.n_ctx:
                 self._finish(seq, "length")
         ms = (time.perf_counter() - t0) * 1e3
-        self.totals.n_tokens += n_real
-        self.totals.n_prompt += n_prompt
-        self.totals.n_decode += n_real - n_prompt
-        self.totals.ms += ms
         self.last_step = StepStats(n_real, n_prompt, n_real - n_prompt, ms)
+        self.totals.add(self.last_step)
         return results
 
     def _write_masks(self, b, tok_seq: np.ndarray, tok_pos: np.ndarray, n_kv: int) -> None:

@@ -1,0 +1,405 @@
+"""The OpenAI-compatible HTTP application (FastAPI) over a Scheduler.
+
+Generation requests become scheduler Jobs; the scheduler thread sends their events back into
+the event loop through an asyncio.Queue. Streams are Server-Sent Events (`data: {json}` lines,
+then `data: [DONE]`) written with Starlette's StreamingResponse, which cancels the handler when
+the client goes away; the handler's `finally` then cancels the job, so its sequence leaves the
+batch before the next engine step. Every error is OpenAI's JSON: {"error": {"message", "type",
+"param", "code"}}."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+import uuid
+from collections import Counter
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..batching import BatchEngine
+from ..sampling import SamplingParams
+from ..scheduler import Job, QueueFull, Scheduler
+from .schemas import (ChatCompletionRequest, CompletionRequest, DetokenizeRequest, EmbeddingRequest,
+                      TokenizeRequest)
+
+_CHATML_END = "<|im_end|>"   # the fallback ChatML template's end of turn, when it is not a token
+
+
+class APIError(Exception):
+    def __init__(self, status: int, message: str, *, type: str = "invalid_request_error",
+                 param: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.status, self.message, self.type, self.param, self.code = status, message, type, param, code
+
+
+def _error_body(message: str, type: str, param: str | None = None, code: str | None = None) -> dict:
+    return {"error": {"message": message, "type": type, "param": param, "code": code}}
+
+
+class _APIKeyGuard:
+    """ASGI middleware: /v1/* and /extras/* need `Authorization: Bearer <key>` (401 otherwise)."""
+
+    def __init__(self, app, api_key: str):
+        self.app, self.api_key = app, api_key
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["path"].startswith(("/v1/", "/extras/")):
+            headers = dict(scope.get("headers") or [])
+            given = headers.get(b"authorization", b"").decode("latin-1")
+            if given != f"Bearer {self.api_key}":
+                body = _error_body("Incorrect or missing API key: send 'Authorization: Bearer <key>'",
+                                   "invalid_request_error", code="invalid_api_key")
+                await JSONResponse(body, status_code=401)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class ServerState:
+    def __init__(self, engine: BatchEngine, model_path: str, max_queue: int):
+        self.engine = engine
+        self.model_path = os.fspath(model_path)
+        self.model_id = os.path.splitext(os.path.basename(self.model_path))[0]
+        self.created = int(time.time())
+        self.scheduler = Scheduler(engine, max_queue=max_queue)
+        self.requests = Counter()          # (endpoint, status) -> count
+        self._chat_formatter = None
+
+    @property
+    def chat_formatter(self):
+        if self._chat_formatter is None:
+            from ..chat import ChatFormatter
+            self._chat_formatter = ChatFormatter.from_metadata(self.engine.metadata)
+        return self._chat_formatter
+
+    # ---- request checks ---------------------------------------------------------------------------
+
+    def check_model(self, model: str | None) -> None:
+        if model not in (None, "", self.model_id, self.model_path):
+            raise APIError(404, f"The model '{model}' does not exist; this server serves '{self.model_id}'",
+                           param="model", code="model_not_found")
+
+    def check_context(self, n_prompt: int) -> None:
+        if n_prompt > self.engine.n_ctx:
+            raise APIError(400, f"This model's maximum context length is {self.engine.n_ctx} tokens; the "
+                           f"prompt has {n_prompt} tokens", param="messages", code="context_length_exceeded")
+
+    def max_new(self, max_tokens: int | None) -> int | None:
+        if max_tokens is None:
+            return None
+        if not 1 <= max_tokens <= self.engine.n_ctx:
+            raise APIError(400, f"max_tokens must be between 1 and the context size {self.engine.n_ctx} "
+                           f"(or null), got {max_tokens}", param="max_tokens", code="invalid_value")
+        return max_tokens
+
+    @staticmethod
+    def sampling(body) -> SamplingParams:
+        if body.n != 1:
+            raise APIError(400, f"n={body.n}: only one choice per request is supported", param="n")
+        if body.logprobs not in (None, False):
+            raise APIError(400, "logprobs are not supported by this server build", param="logprobs",
+                           code="unsupported_parameter")
+        return SamplingParams(temperature=body.temperature, top_k=body.top_k, top_p=body.top_p, min_p=body.min_p,
+                              repeat_penalty=body.repeat_penalty, frequency_penalty=body.frequency_penalty,
+                              presence_penalty=body.presence_penalty)
+
+    @staticmethod
+    def stops(stop) -> list[str]:
+        if stop is None:
+            return []
+        return [stop] if isinstance(stop, str) else list(stop)
+
+    def prompt_tokens(self, prompt) -> list[int]:
+        tok = self.engine.tokenizer
+        if isinstance(prompt, list) and prompt and all(isinstance(p, str) for p in prompt):
+            if len(prompt) != 1:
+                raise APIError(400, f"{len(prompt)} prompts given: one per request is supported", param="prompt")
+            prompt = prompt[0]
+        if isinstance(prompt, str):
+            ids = tok.encode(prompt, add_special=True, parse_special=True)
+        else:
+            ids = list(prompt)
+            bad = [t for t in ids if not 0 <= t < self.engine.config.n_vocab]
+            if bad:
+                raise APIError(400, f"token id {bad[0]} is outside the vocabulary 0..{self.engine.config.n_vocab - 1}",
+                               param="prompt")
+        if not ids:
+            raise APIError(400, "the prompt is empty", param="prompt")
+        self.check_context(len(ids))
+        return ids
+
+    def chat_tokens(self, messages: list[dict]) -> list[int]:
+        try:
+            text = self.chat_formatter.render(messages, add_generation_prompt=True)
+        except (ValueError, TypeError) as e:
+            raise APIError(400, f"messages: {e}", param="messages") from e
+        tok = self.engine.tokenizer
+        ids = tok.encode(text, add_special=True, parse_special=True)
+        if len(ids) >= 2 and ids[0] == ids[1] == tok.bos_id:   # the template wrote BOS too
+            ids = ids[1:]
+        if not ids:
+            raise APIError(400, "the chat template produced an empty prompt", param="messages")
+        self.check_context(len(ids))
+        return ids
+
+    # ---- running a job ------------------------------------------------------------------------------
+
+    def start(self, prompt: list[int], params: SamplingParams, max_new, stops, seed) -> tuple[Job, asyncio.Queue]:
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue = asyncio.Queue()
+
+        def on_event(kind, payload):
+            loop.call_soon_threadsafe(events.put_nowait, (kind, payload))
+
+        if seed is not None and seed < 0:
+            seed = None
+        job = Job(prompt, params, on_event, max_new=max_new, stops=stops, seed=seed)
+        try:
+            self.scheduler.submit(job)
+        except QueueFull as e:
+            raise APIError(503, f"Server busy: {e}; retry later", type="server_error", code="queue_full") from e
+        return job, events
+
+    async def events(self, job: Job, events: asyncio.Queue) -> AsyncIterator[tuple[str, Any]]:
+        """The job's events; cancels it if the consumer stops early (client gone)."""
+        try:
+            while True:
+                kind, payload = await events.get()
+                if kind == "error":
+                    raise APIError(500, f"generation failed: {payload}", type="server_error")
+                yield kind, payload
+                if kind == "done":
+                    return
+        finally:
+            if job.finish_reason is None:
+                self.scheduler.cancel(job)
+
+
+def _sse(data) -> bytes:
+    return f"data: {data if isinstance(data, str) else json.dumps(data)}\n\n".encode()
+
+
+def create_app(engine: BatchEngine, model_path: str, *, api_key: str | None = None, max_queue: int = 64,
+               drain_timeout: float = 30.0) -> FastAPI:
+    state = ServerState(engine, model_path, max_queue)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        yield
+        await asyncio.to_thread(state.scheduler.shutdown, True, drain_timeout)
+
+    app = FastAPI(title="pyggml OpenAI-compatible server", version="0.1.0", lifespan=lifespan)
+    app.state.pyggml = state
+    if api_key:
+        app.add_middleware(_APIKeyGuard, api_key=api_key)
+
+    # ---- errors ---------------------------------------------------------------------------------------
+
+    @app.exception_handler(APIError)
+    async def _api_error(request: Request, e: APIError):
+        state.requests[(request.url.path, e.status)] += 1
+        return JSONResponse(_error_body(e.message, e.type, e.param, e.code), status_code=e.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, e: RequestValidationError):
+        errors = e.errors()
+        first = errors[0] if errors else {}
+        if first.get("type") == "json_invalid":
+            message, param = f"The request body is not valid JSON: {first.get('msg', '')}", None
+        else:
+            loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+            param = ".".join(loc) or None
+            message = "; ".join(f"{'.'.join(str(p) for p in err.get('loc', ()) if p != 'body') or 'body'}: "
+                                f"{err.get('msg')}" for err in errors[:5])
+        state.requests[(request.url.path, 400)] += 1
+        return JSONResponse(_error_body(message, "invalid_request_error", param, "invalid_request"), status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, e: StarletteHTTPException):
+        kind = "not_found_error" if e.status_code == 404 else "invalid_request_error"
+        return JSONResponse(_error_body(str(e.detail), kind), status_code=e.status_code)
+
+    @app.exception_handler(ValueError)
+    async def _value_error(request: Request, e: ValueError):
+        state.requests[(request.url.path, 400)] += 1
+        return JSONResponse(_error_body(str(e), "invalid_request_error"), status_code=400)
+
+    # ---- plain endpoints ---------------------------------------------------------------------------
+
+    @app.get("/health")
+    async def health():
+        return {"status": "ok", "slots_total": engine.n_seq_max, "slots_active": state.scheduler.active,
+                "queue_depth": state.scheduler.queue_depth}
+
+    @app.get("/v1/models")
+    async def models():
+        return {"object": "list", "data": [{"id": state.model_id, "object": "model", "created": state.created,
+                                            "owned_by": "pyggml"}]}
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    async def metrics():
+        return _prometheus(state)
+
+    @app.post("/extras/tokenize")
+    async def tokenize(body: TokenizeRequest):
+        state.check_model(body.model)
+        ids = engine.tokenizer.encode(body.input, add_special=body.add_special, parse_special=body.parse_special)
+        return {"tokens": ids}
+
+    @app.post("/extras/detokenize")
+    async def detokenize(body: DetokenizeRequest):
+        state.check_model(body.model)
+        bad = [t for t in body.tokens if not 0 <= t < engine.config.n_vocab]
+        if bad:
+            raise APIError(400, f"token id {bad[0]} is outside the vocabulary 0..{engine.config.n_vocab - 1}",
+                           param="tokens")
+        return {"text": engine.tokenizer.decode(body.tokens).decode("utf-8", errors="replace")}
+
+    @app.post("/v1/embeddings")
+    async def embeddings(body: EmbeddingRequest):
+        state.check_model(body.model)
+        raise APIError(501, "Embeddings are not available: pyggml's engine has no embedding output yet",
+                       type="server_error", code="not_implemented")
+
+    # ---- generation --------------------------------------------------------------------------------
+
+    @app.post("/v1/completions")
+    async def completions(body: CompletionRequest, request: Request):
+        state.check_model(body.model)
+        params = state.sampling(body)
+        prompt = state.prompt_tokens(body.prompt)
+        max_new = state.max_new(body.max_tokens)
+        job, events = state.start(prompt, params, max_new, state.stops(body.stop), body.seed)
+        head = {"id": f"cmpl-{uuid.uuid4()}", "object": "text_completion", "created": int(time.time()),
+                "model": state.model_id}
+        echo = engine.tokenizer.decode(prompt).decode("utf-8", errors="replace") if body.echo else ""
+
+        def choice(text, finish):
+            return {"text": text, "index": 0, "logprobs": None, "finish_reason": finish}
+
+        def usage():
+            return {"prompt_tokens": len(prompt), "completion_tokens": job.completion_tokens,
+                    "total_tokens": len(prompt) + job.completion_tokens}
+
+        state.requests[("/v1/completions", 200)] += 1
+        if body.stream:
+            async def stream():
+                if echo:
+                    yield _sse(dict(head, choices=[choice(echo, None)]))
+                async for kind, payload in state.events(job, events):
+                    if kind == "text":
+                        yield _sse(dict(head, choices=[choice(payload, None)]))
+                    else:
+                        yield _sse(dict(head, choices=[choice("", payload)]))
+                if _include_usage(request, body):
+                    yield _sse(dict(head, choices=[], usage=usage()))
+                yield _sse("[DONE]")
+            return _stream_response(stream())
+        text, finish = await _collect(state, job, events)
+        return dict(head, choices=[choice(echo + text, finish)], usage=usage())
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(body: ChatCompletionRequest, request: Request):
+        state.check_model(body.model)
+        params = state.sampling(body)
+        if body.tools:
+            raise APIError(400, "tools are not supported by this server build", param="tools",
+                           code="unsupported_parameter")
+        if body.response_format is not None and body.response_format.get("type", "text") != "text":
+            raise APIError(400, f"response_format {body.response_format.get('type')!r} is not supported by this "
+                           "server build (only 'text')", param="response_format", code="unsupported_parameter")
+        prompt = state.chat_tokens(body.messages)
+        max_tokens = body.max_completion_tokens if body.max_completion_tokens is not None else body.max_tokens
+        max_new = state.max_new(max_tokens)
+        stops = state.stops(body.stop)
+        if state.chat_formatter.is_fallback and _CHATML_END not in stops:
+            stops.append(_CHATML_END)
+        job, events = state.start(prompt, params, max_new, stops, body.seed)
+        head = {"id": f"chatcmpl-{uuid.uuid4()}", "created": int(time.time()), "model": state.model_id}
+
+        def usage():
+            return {"prompt_tokens": len(prompt), "completion_tokens": job.completion_tokens,
+                    "total_tokens": len(prompt) + job.completion_tokens}
+
+        state.requests[("/v1/chat/completions", 200)] += 1
+        if body.stream:
+            def chunk(delta, finish):
+                return dict(head, object="chat.completion.chunk",
+                            choices=[{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}])
+
+            async def stream():
+                yield _sse(chunk({"role": "assistant", "content": ""}, None))
+                async for kind, payload in state.events(job, events):
+                    if kind == "text":
+                        yield _sse(chunk({"content": payload}, None))
+                    else:
+                        yield _sse(chunk({}, payload))
+                if _include_usage(request, body):
+                    yield _sse(dict(head, object="chat.completion.chunk", choices=[], usage=usage()))
+                yield _sse("[DONE]")
+            return _stream_response(stream())
+        text, finish = await _collect(state, job, events)
+        return dict(head, object="chat.completion",
+                    choices=[{"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None,
+                              "finish_reason": finish}], usage=usage())
+
+    return app
+
+
+def _include_usage(request: Request, body) -> bool:
+    opts = getattr(body, "model_extra", None) or {}
+    return bool((opts.get("stream_options") or {}).get("include_usage")) if isinstance(opts, dict) else False
+
+
+async def _collect(state: ServerState, job: Job, events: asyncio.Queue) -> tuple[str, str]:
+    pieces, finish = [], None
+    async for kind, payload in state.events(job, events):
+        if kind == "text":
+            pieces.append(payload)
+        else:
+            finish = payload
+    return "".join(pieces), finish
+
+
+def _stream_response(gen) -> StreamingResponse:
+    return StreamingResponse(gen, media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def _prometheus(state: ServerState) -> str:
+    sched, eng = state.scheduler, state.engine
+    t = eng.totals
+    lines = [
+        "# HELP pyggml_requests_total HTTP requests answered, by endpoint and status.",
+        "# TYPE pyggml_requests_total counter",
+    ]
+    for (path, status), n in sorted(state.requests.items()):
+        lines.append(f'pyggml_requests_total{{endpoint="{path}",status="{status}"}} {n}')
+    gauges = {
+        "pyggml_queue_depth": ("Requests waiting for a sequence slot.", sched.queue_depth),
+        "pyggml_slots_active": ("Sequences being generated.", sched.active),
+        "pyggml_slots_total": ("Sequence slots (--parallel).", eng.n_seq_max),
+        "pyggml_kv_cells_used": ("KV cache cells in use.", eng.cells.n_cells - eng.cells.n_free),
+        "pyggml_prompt_tokens_per_second": ("Prompt tokens per second of the engine steps that read prompts.",
+                                            t.n_prompt * 1e3 / t.mixed_ms if t.mixed_ms else 0.0),
+        "pyggml_decode_tokens_per_second": ("Aggregate decoded tokens per second of the decode-only steps.",
+                                            t.decode_only_tokens * 1e3 / t.decode_only_ms if t.decode_only_ms else 0.0),
+    }
+    for name, (help_, value) in gauges.items():
+        lines += [f"# HELP {name} {help_}", f"# TYPE {name} gauge", f"{name} {value:g}"]
+    counters = {
+        "pyggml_prompt_tokens_total": ("Prompt tokens evaluated.", sched.counters["prompt_tokens"]),
+        "pyggml_generated_tokens_total": ("Tokens sampled.", sched.counters["generated_tokens"]),
+        "pyggml_jobs_completed_total": ("Generations finished.", sched.counters["jobs_completed"]),
+        "pyggml_jobs_cancelled_total": ("Generations cancelled (client gone).", sched.counters["jobs_cancelled"]),
+        "pyggml_jobs_rejected_total": ("Requests refused because the queue was full.", sched.counters["jobs_rejected"]),
+        "pyggml_engine_seconds_total": ("Seconds spent in engine steps.", sched.step_seconds),
+    }
+    for name, (help_, value) in counters.items():
+        lines += [f"# HELP {name} {help_}", f"# TYPE {name} counter", f"{name} {value:g}"]
+    return "\n".join(lines) + "\n"
