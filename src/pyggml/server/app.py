@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 import time
 import uuid
 from collections import Counter
@@ -192,6 +193,9 @@ def create_app(engine: BatchEngine, model_path: str, *, api_key: str | None = No
     async def lifespan(app):
         yield
         await asyncio.to_thread(state.scheduler.shutdown, True, drain_timeout)
+        # uvicorn then re-raises the SIGINT/SIGTERM it caught: the exit status names the signal
+        print(f"pyggml-server: stopped ({state.scheduler.counters['jobs_completed']} generations served)",
+              file=sys.stderr, flush=True)
 
     app = FastAPI(title="pyggml OpenAI-compatible server", version="0.1.0", lifespan=lifespan)
     app.state.pyggml = state
@@ -213,7 +217,7 @@ def create_app(engine: BatchEngine, model_path: str, *, api_key: str | None = No
             message, param = f"The request body is not valid JSON: {first.get('msg', '')}", None
         else:
             loc = [str(p) for p in first.get("loc", ()) if p != "body"]
-            param = ".".join(loc) or None
+            param = loc[0] if loc else None      # the top-level field (not the union member tried)
             message = "; ".join(f"{'.'.join(str(p) for p in err.get('loc', ()) if p != 'body') or 'body'}: "
                                 f"{err.get('msg')}" for err in errors[:5])
         state.requests[(request.url.path, 400)] += 1
@@ -296,7 +300,7 @@ def create_app(engine: BatchEngine, model_path: str, *, api_key: str | None = No
                         yield _sse(dict(head, choices=[choice(payload, None)]))
                     else:
                         yield _sse(dict(head, choices=[choice("", payload)]))
-                if _include_usage(request, body):
+                if _include_usage(body):
                     yield _sse(dict(head, choices=[], usage=usage()))
                 yield _sse("[DONE]")
             return _stream_response(stream())
@@ -339,7 +343,7 @@ def create_app(engine: BatchEngine, model_path: str, *, api_key: str | None = No
                         yield _sse(chunk({"content": payload}, None))
                     else:
                         yield _sse(chunk({}, payload))
-                if _include_usage(request, body):
+                if _include_usage(body):
                     yield _sse(dict(head, object="chat.completion.chunk", choices=[], usage=usage()))
                 yield _sse("[DONE]")
             return _stream_response(stream())
@@ -351,9 +355,8 @@ def create_app(engine: BatchEngine, model_path: str, *, api_key: str | None = No
     return app
 
 
-def _include_usage(request: Request, body) -> bool:
-    opts = getattr(body, "model_extra", None) or {}
-    return bool((opts.get("stream_options") or {}).get("include_usage")) if isinstance(opts, dict) else False
+def _include_usage(body) -> bool:
+    return bool((body.stream_options or {}).get("include_usage"))
 
 
 async def _collect(state: ServerState, job: Job, events: asyncio.Queue) -> tuple[str, str]:

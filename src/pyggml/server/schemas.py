@@ -24,6 +24,7 @@ class _Sampling(_Body):
     stop: Union[str, list[str], None] = None
     seed: int | None = None
     stream: bool = False
+    stream_options: dict[str, Any] | None = Field(None, description='{"include_usage": true}: a last chunk with usage')
     n: int = Field(1, description="only 1 is supported")
     logprobs: Any = Field(None, description="not supported by this build")
 
