@@ -74,6 +74,8 @@ class Seq:
     finish_reason: str | None = None   # "stop" (end-of-generation token), "length", "cancelled"
     stop_at_eog: bool = True
     sampler: Sampler | None = None
+    constraint: object = None          # apply(logits) masks in place, accept(token) advances (grammar.py)
+    error: str | None = None           # finish_reason "error": what failed (e.g. the grammar matcher)
 
     @property
     def history(self) -> list[int]:
@@ -141,8 +143,10 @@ class BatchEngine:
     # ---- sequences -----------------------------------------------------------------------------
 
     def add(self, prompt: Sequence[int], params: SamplingParams | None = None, *, max_new: int | None = None,
-            seed: int | np.random.Generator | None = None, stop_at_eog: bool = True) -> Seq:
-        """Admit a sequence (raises if n_seq_max are active or the prompt does not fit)."""
+            seed: int | np.random.Generator | None = None, stop_at_eog: bool = True, constraint=None) -> Seq:
+        """Admit a sequence (raises if n_seq_max are active or the prompt does not fit).
+        constraint: an object with apply(logits) (masks disallowed tokens in place) and
+        accept(token), e.g. grammar.GrammarConstraint for a JSON schema."""
         if len(self.active) >= self.n_seq_max:
             raise RuntimeError(f"{self.n_seq_max} sequences already active")
         ids = [int(t) for t in prompt]
@@ -158,7 +162,7 @@ class BatchEngine:
         rng = seed if isinstance(seed, np.random.Generator) else make_rng(seed)
         params = params or SamplingParams()
         seq = Seq(next(self._ids), ids, params, max_new, rng, stop_at_eog=stop_at_eog,
-                  sampler=Sampler(params, rng))
+                  sampler=Sampler(params, rng), constraint=constraint)
         self.active.append(seq)
         return seq
 
@@ -238,8 +242,14 @@ class BatchEngine:
             seq.n_evaluated += len(chunk)
             if not wants:
                 continue
-            token = seq.sampler.sample(logits[row], seq.history)
+            row_logits = logits[row]
             row += 1
+            try:
+                token = self._sample(seq, row_logits)
+            except Exception as e:   # noqa: BLE001 - this sequence fails, the others go on
+                seq.error = f"{type(e).__name__}: {e}"
+                self._finish(seq, "error")
+                continue
             seq.generated.append(token)
             results.append((seq, token))
             if seq.stop_at_eog and self.tokenizer.is_eog(token):
@@ -250,6 +260,16 @@ class BatchEngine:
         self.last_step = StepStats(n_real, n_prompt, n_real - n_prompt, ms)
         self.totals.add(self.last_step)
         return results
+
+    @staticmethod
+    def _sample(seq: Seq, row_logits: np.ndarray) -> int:
+        if seq.constraint is None:
+            return seq.sampler.sample(row_logits, seq.history)
+        row_logits = row_logits.copy()
+        seq.constraint.apply(row_logits)
+        token = seq.sampler.sample(row_logits, seq.history)
+        seq.constraint.accept(token)
+        return token
 
     def _write_masks(self, b, tok_seq: np.ndarray, tok_pos: np.ndarray, n_kv: int) -> None:
         """mask[t, j] = 0 where token t may attend cell j, -inf elsewhere (n_tokens, n_kv)."""

@@ -70,6 +70,7 @@ class Job:
     max_new: int | None = None
     stops: list[str] = field(default_factory=list)
     seed: int | None = None
+    constraint: object = None       # see BatchEngine.add
     # filled by the scheduler
     completion_tokens: int = 0
     finish_reason: str | None = None
@@ -160,6 +161,8 @@ class Scheduler:
                 job = self._running.get(seq.seq_id)
                 if job is not None:
                     self._on_token(job, seq, token)
+            for job in [j for j in self._running.values() if j.seq.finish_reason == "error"]:
+                self._end(job, "error", job.seq.error)
 
     def _drop_cancelled(self) -> None:
         for job in [j for j in self._waiting if j.cancelled]:
@@ -175,7 +178,8 @@ class Scheduler:
             job = self._waiting.popleft()
             try:
                 job.seq = self.engine.add(job.prompt, job.params, max_new=job.max_new,
-                                          seed=job.seed if job.seed is not None else np.random.default_rng())
+                                          seed=job.seed if job.seed is not None else np.random.default_rng(),
+                                          constraint=job.constraint)
             except (ValueError, RuntimeError) as e:
                 self._emit(job, "error", str(e))
                 continue
