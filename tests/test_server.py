@@ -182,15 +182,56 @@ def test_stop_and_seed(client, model_id):
     assert a == b
 
 
-def test_tokenize_roundtrip_and_embeddings(server):
+def test_tokenize_roundtrip_and_openapi(server):
     status, body = server.request("POST", "/extras/tokenize", {"input": "Hello world"})
     assert status == 200 and body["tokens"]
     status, back = server.request("POST", "/extras/detokenize", {"tokens": body["tokens"]})
     assert status == 200 and back["text"] == "Hello world"
-    status, body = server.request("POST", "/v1/embeddings", {"input": "Hello"})
-    assert status == 501 and "Embeddings are not available" in body["error"]["message"]
     status, doc = server.request("GET", "/openapi.json")
     assert status == 200 and "/v1/chat/completions" in doc["paths"]
+
+
+def test_embeddings_match_llama(client, model_id, model_file):
+    """Mean-pooled final hidden states, as pyggml.Llama(embedding=True, pooling_type=mean) gives."""
+    import numpy as np
+
+    from pyggml import Llama
+
+    out = client.embeddings.create(model=model_id, input=["Hello world", "A cat"])
+    llm = Llama(model_file, n_ctx=256, n_threads=2, embedding=True, pooling_type=1, verbose=False)
+    expected = llm.embed(["Hello world", "A cat"])
+    llm.close()
+    assert [d.index for d in out.data] == [0, 1] and out.usage.prompt_tokens > 0
+    for d, e in zip(out.data, expected):
+        assert len(d.embedding) == len(e) and np.allclose(d.embedding, e, rtol=1e-5, atol=1e-5)
+
+
+SCHEMA = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"],
+          "additionalProperties": False}
+
+
+def test_json_schema_and_logprobs(client, model_id):
+    import jsonschema
+
+    fmt = {"type": "json_schema", "json_schema": {"name": "answer", "schema": SCHEMA}}
+    out = client.chat.completions.create(model=model_id, max_tokens=16, temperature=0, response_format=fmt,
+                                         messages=[{"role": "user", "content": "Is the sky blue? Answer in JSON."}])
+    assert out.choices[0].finish_reason == "stop"
+    jsonschema.validate(json.loads(out.choices[0].message.content), SCHEMA)
+
+    out = client.completions.create(model=model_id, prompt="The capital of France is", max_tokens=4,
+                                    temperature=0, logprobs=3)
+    lp = out.choices[0].logprobs
+    assert "".join(lp.tokens) == out.choices[0].text and len(lp.token_logprobs) == 4
+    for chosen, top, value in zip(lp.tokens, lp.top_logprobs, lp.token_logprobs):
+        assert value <= 0 and top[chosen] == value and len(top) <= 4
+        assert max(top.values()) == value          # greedy: the chosen token is the most likely
+    chunks = list(client.chat.completions.create(model=model_id, max_tokens=4, temperature=0, stream=True,
+                                                 logprobs=True, top_logprobs=2,
+                                                 messages=[{"role": "user", "content": "Hi"}]))
+    entries = [e for c in chunks if c.choices and c.choices[0].logprobs for e in c.choices[0].logprobs.content]
+    assert "".join(e.token for e in entries) == "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert all(len(e.top_logprobs) == 2 and e.logprob <= 0 for e in entries)
 
 
 # ---- error paths over raw HTTP ------------------------------------------------------------------------
@@ -219,8 +260,11 @@ def test_completion_errors(server, body, status, param):
     ({"messages": "hi"}, "messages"),
     ({"messages": []}, "messages"),
     ({"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_schema"}}, "response_format"),
+    ({"messages": [{"role": "user", "content": "x"}],
+      "response_format": {"type": "json_schema", "json_schema": {"schema": {"type": "bogus"}}}}, "response_format"),
     ({"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function"}]}, "tools"),
-    ({"messages": [{"role": "user", "content": "x"}], "logprobs": True}, "logprobs"),
+    ({"messages": [{"role": "user", "content": "x"}], "top_logprobs": 2}, "top_logprobs"),
+    ({"messages": [{"role": "user", "content": "x"}], "logprobs": True, "top_logprobs": 50}, "top_logprobs"),
 ])
 def test_chat_errors(server, body, param):
     status, err = server.request("POST", "/v1/chat/completions", body)
@@ -250,7 +294,7 @@ def test_client_disconnect_frees_sequence(server):
 # ---- load ----------------------------------------------------------------------------------------------
 
 def _one_request(client, model_id, i: int, j: int) -> None:
-    kind = (i + j) % 4
+    kind = (i + j) % 5
     if kind == 0:
         out = client.completions.create(model=model_id, prompt=f"Count: {i}, {i + 1},", max_tokens=6, temperature=0)
         assert out.choices[0].finish_reason in ("stop", "length") and out.usage.completion_tokens <= 6
@@ -262,10 +306,19 @@ def _one_request(client, model_id, i: int, j: int) -> None:
         out = client.chat.completions.create(model=model_id, max_tokens=6, seed=j,
                                              messages=[{"role": "user", "content": f"Name a number near {i}."}])
         assert out.choices[0].finish_reason in ("stop", "length") and out.choices[0].message.content is not None
-    else:
+    elif kind == 3:
         chunks = list(client.chat.completions.create(model=model_id, max_tokens=6, stream=True,
                                                      messages=[{"role": "user", "content": f"Hi #{i}"}]))
         assert sum(1 for c in chunks if c.choices and c.choices[0].finish_reason) == 1
+    else:
+        import jsonschema
+
+        out = client.chat.completions.create(
+            model=model_id, max_tokens=16, seed=i, response_format={"type": "json_schema", "json_schema": {
+                "name": "answer", "schema": SCHEMA}},
+            messages=[{"role": "user", "content": f"Is {i} even? Answer in JSON."}])
+        assert out.choices[0].finish_reason == "stop"
+        jsonschema.validate(json.loads(out.choices[0].message.content), SCHEMA)
 
 
 def _run_clients(client, model_id, n_clients: int, n_each: int) -> list[BaseException]:
@@ -288,8 +341,9 @@ def _run_clients(client, model_id, n_clients: int, n_each: int) -> list[BaseExce
 
 
 def test_load_32_clients(server, client, model_id):
-    """32 concurrent clients x 4 mixed requests: all complete and well-formed, nothing left over,
-    memory back near its level after a warm-up round."""
+    """32 concurrent clients x 4 mixed requests (completions and chats, streamed and not, JSON
+    schema): all complete and well-formed, nothing left over, memory back near its level after a
+    warm-up round."""
     assert not _run_clients(client, model_id, 8, 1)        # warm-up: graphs for the batch shapes
     baseline = server.rss_mib()
     before = server.metrics()

@@ -23,6 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .logprobs import token_logprob
 from .runner import KV_PAD, ModelRunner
 from .sampling import Sampler, SamplingParams, make_rng
 from .tokenizer import Tokenizer
@@ -76,6 +77,8 @@ class Seq:
     sampler: Sampler | None = None
     constraint: object = None          # apply(logits) masks in place, accept(token) advances (grammar.py)
     error: str | None = None           # finish_reason "error": what failed (e.g. the grammar matcher)
+    n_logprobs: int | None = None      # record logprobs of each sampled token with this many alternatives
+    logprobs: list = field(default_factory=list)   # logprobs.TokenLogprob per sampled token
 
     @property
     def history(self) -> list[int]:
@@ -143,10 +146,12 @@ class BatchEngine:
     # ---- sequences -----------------------------------------------------------------------------
 
     def add(self, prompt: Sequence[int], params: SamplingParams | None = None, *, max_new: int | None = None,
-            seed: int | np.random.Generator | None = None, stop_at_eog: bool = True, constraint=None) -> Seq:
+            seed: int | np.random.Generator | None = None, stop_at_eog: bool = True, constraint=None,
+            n_logprobs: int | None = None) -> Seq:
         """Admit a sequence (raises if n_seq_max are active or the prompt does not fit).
         constraint: an object with apply(logits) (masks disallowed tokens in place) and
-        accept(token), e.g. grammar.GrammarConstraint for a JSON schema."""
+        accept(token), e.g. grammar.GrammarConstraint for a JSON schema. n_logprobs: record
+        each sampled token's log-probability (raw logits) and its n_logprobs best alternatives."""
         if len(self.active) >= self.n_seq_max:
             raise RuntimeError(f"{self.n_seq_max} sequences already active")
         ids = [int(t) for t in prompt]
@@ -162,7 +167,7 @@ class BatchEngine:
         rng = seed if isinstance(seed, np.random.Generator) else make_rng(seed)
         params = params or SamplingParams()
         seq = Seq(next(self._ids), ids, params, max_new, rng, stop_at_eog=stop_at_eog,
-                  sampler=Sampler(params, rng), constraint=constraint)
+                  sampler=Sampler(params, rng), constraint=constraint, n_logprobs=n_logprobs)
         self.active.append(seq)
         return seq
 
@@ -250,6 +255,8 @@ class BatchEngine:
                 seq.error = f"{type(e).__name__}: {e}"
                 self._finish(seq, "error")
                 continue
+            if seq.n_logprobs is not None:
+                seq.logprobs.append(token_logprob(row_logits, token, seq.n_logprobs, self._piece))
             seq.generated.append(token)
             results.append((seq, token))
             if seq.stop_at_eog and self.tokenizer.is_eog(token):
@@ -260,6 +267,9 @@ class BatchEngine:
         self.last_step = StepStats(n_real, n_prompt, n_real - n_prompt, ms)
         self.totals.add(self.last_step)
         return results
+
+    def _piece(self, token: int) -> str:
+        return self.tokenizer.token_to_piece(token, special=False).decode("utf-8", errors="ignore")
 
     @staticmethod
     def _sample(seq: Seq, row_logits: np.ndarray) -> int:

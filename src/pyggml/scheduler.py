@@ -7,8 +7,9 @@
 
 A job waits in a bounded queue (QueueFull when it is full) until a sequence slot is free, then
 takes part in every engine step until it ends. Its callback receives, on the scheduler thread:
-("text", piece) as text becomes final (stop strings are cut, never partly sent), then exactly one
-("done", finish_reason) or ("error", message)."""
+("text", (piece, logprobs)) as text becomes final (stop strings are cut, never partly sent;
+logprobs: the TokenLogprob entries of the tokens since the previous piece, when asked for), then
+exactly one ("done", finish_reason) or ("error", message)."""
 from __future__ import annotations
 
 import collections
@@ -71,6 +72,7 @@ class Job:
     stops: list[str] = field(default_factory=list)
     seed: int | None = None
     constraint: object = None       # see BatchEngine.add
+    n_logprobs: int | None = None
     # filled by the scheduler
     completion_tokens: int = 0
     finish_reason: str | None = None
@@ -78,6 +80,7 @@ class Job:
     seq: Seq | None = None
     text: TextStream | None = None
     submitted_at: float = 0.0
+    logprobs_sent: int = 0
 
 
 class Scheduler:
@@ -179,7 +182,7 @@ class Scheduler:
             try:
                 job.seq = self.engine.add(job.prompt, job.params, max_new=job.max_new,
                                           seed=job.seed if job.seed is not None else np.random.default_rng(),
-                                          constraint=job.constraint)
+                                          constraint=job.constraint, n_logprobs=job.n_logprobs)
             except (ValueError, RuntimeError) as e:
                 self._emit(job, "error", str(e))
                 continue
@@ -193,7 +196,7 @@ class Scheduler:
         job.completion_tokens += 1
         piece = job.text.feed(token)
         if piece:
-            self._emit(job, "text", piece)
+            self._emit_text(job, piece)
         if job.text.stopped:
             self.engine.cancel(seq, "stop")
             self._end(job, "done", "stop")
@@ -203,8 +206,8 @@ class Scheduler:
     def _end(self, job: Job, kind: str, payload) -> None:
         if kind == "done":
             tail = job.text.flush()
-            if tail:
-                self._emit(job, "text", tail)
+            if tail or job.logprobs_sent < min(len(job.seq.logprobs), job.completion_tokens):
+                self._emit_text(job, tail)
             if job.text.stopped:
                 payload = "stop"
             job.finish_reason = payload
@@ -215,6 +218,12 @@ class Scheduler:
             self.engine.cancel(job.seq)
         self._running.pop(job.seq.seq_id, None)
         self._emit(job, kind, payload)
+
+    def _emit_text(self, job: Job, piece: str) -> None:
+        """A text piece with the logprobs of the completion tokens not yet sent."""
+        entries = job.seq.logprobs[job.logprobs_sent:job.completion_tokens]
+        job.logprobs_sent += len(entries)
+        self._emit(job, "text", (piece, entries))
 
     @staticmethod
     def _emit(job: Job, kind: str, payload) -> None:

@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -24,6 +25,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..batching import BatchEngine
+from ..logprobs import chat_logprobs, completion_logprobs
 from ..sampling import SamplingParams
 from ..scheduler import Job, QueueFull, Scheduler
 from .schemas import (ChatCompletionRequest, CompletionRequest, DetokenizeRequest, EmbeddingRequest,
@@ -70,6 +72,9 @@ class ServerState:
         self.scheduler = Scheduler(engine, max_queue=max_queue)
         self.requests = Counter()          # (endpoint, status) -> count
         self._chat_formatter = None
+        self._grammar_vocab = None         # grammar.TokenizerAdapter, built on the first use
+        self._embedder = None              # a Llama(embedding=True), built on the first use
+        self._lock = threading.Lock()
 
     @property
     def chat_formatter(self):
@@ -102,9 +107,6 @@ class ServerState:
     def sampling(body) -> SamplingParams:
         if body.n != 1:
             raise APIError(400, f"n={body.n}: only one choice per request is supported", param="n")
-        if body.logprobs not in (None, False):
-            raise APIError(400, "logprobs are not supported by this server build", param="logprobs",
-                           code="unsupported_parameter")
         return SamplingParams(temperature=body.temperature, top_k=body.top_k, top_p=body.top_p, min_p=body.min_p,
                               repeat_penalty=body.repeat_penalty, frequency_penalty=body.frequency_penalty,
                               presence_penalty=body.presence_penalty)
@@ -148,9 +150,46 @@ class ServerState:
         self.check_context(len(ids))
         return ids
 
+    def constraint(self, response_format):
+        """A grammar constraint for response_format (None for plain text). Blocking: run in a thread."""
+        if response_format is None or response_format.get("type", "text") == "text":
+            return None
+        try:
+            from .. import grammar
+
+            g = grammar.grammar_for_response_format(response_format)
+            with self._lock:
+                if self._grammar_vocab is None:
+                    self._grammar_vocab = grammar.TokenizerAdapter(self.engine.tokenizer, self.engine.config.n_vocab)
+            return grammar.GrammarConstraint(self._grammar_vocab, g)
+        except ImportError as e:
+            raise APIError(501, f"response_format needs the grammar support: {e}", type="server_error",
+                           param="response_format", code="not_implemented") from e
+        except (ValueError, TypeError) as e:
+            raise APIError(400, f"response_format: {e}", param="response_format", code="invalid_schema") from e
+
+    def embed(self, inputs) -> dict:
+        """OpenAI embeddings of a string or list of strings (blocking: run in a thread): one vector
+        per input, pooled as the model says, or by the mean for a model that names no pooling
+        (OpenAI's shape has no per-token vectors). Computed by a Llama of its own, one at a time."""
+        from ..llama import Llama
+        from ..llama_args import POOLING_MEAN, POOLING_UNSPECIFIED
+
+        with self._lock:
+            if self._embedder is None:
+                arch = self.engine.config.arch
+                pooling = POOLING_UNSPECIFIED if f"{arch}.pooling_type" in self.engine.metadata else POOLING_MEAN
+                self._embedder = Llama(self.model_path, n_ctx=self.engine.n_ctx, n_batch=self.engine.n_ctx,
+                                       n_threads=self.engine.runner.n_threads, embedding=True,
+                                       pooling_type=pooling, verbose=False)
+            out = self._embedder.create_embedding(inputs)
+        out["model"] = self.model_id
+        return out
+
     # ---- running a job ------------------------------------------------------------------------------
 
-    def start(self, prompt: list[int], params: SamplingParams, max_new, stops, seed) -> tuple[Job, asyncio.Queue]:
+    def start(self, prompt: list[int], params: SamplingParams, max_new, stops, seed, *, constraint=None,
+              n_logprobs: int | None = None) -> tuple[Job, asyncio.Queue]:
         loop = asyncio.get_running_loop()
         events: asyncio.Queue = asyncio.Queue()
 
@@ -159,7 +198,8 @@ class ServerState:
 
         if seed is not None and seed < 0:
             seed = None
-        job = Job(prompt, params, on_event, max_new=max_new, stops=stops, seed=seed)
+        job = Job(prompt, params, on_event, max_new=max_new, stops=stops, seed=seed, constraint=constraint,
+                  n_logprobs=n_logprobs)
         try:
             self.scheduler.submit(job)
         except QueueFull as e:
@@ -267,8 +307,15 @@ def create_app(engine: BatchEngine, model_path: str, *, api_key: str | None = No
     @app.post("/v1/embeddings")
     async def embeddings(body: EmbeddingRequest):
         state.check_model(body.model)
-        raise APIError(501, "Embeddings are not available: pyggml's engine has no embedding output yet",
-                       type="server_error", code="not_implemented")
+        inputs = body.input
+        if isinstance(inputs, list) and inputs and not all(isinstance(x, str) for x in inputs):
+            raise APIError(400, "input: token-id inputs are not supported; send a string or a list of strings",
+                           param="input")
+        if inputs == "" or inputs == []:
+            raise APIError(400, "input is empty", param="input")
+        out = await asyncio.to_thread(state.embed, inputs)
+        state.requests[("/v1/embeddings", 200)] += 1
+        return out
 
     # ---- generation --------------------------------------------------------------------------------
 
@@ -278,13 +325,20 @@ def create_app(engine: BatchEngine, model_path: str, *, api_key: str | None = No
         params = state.sampling(body)
         prompt = state.prompt_tokens(body.prompt)
         max_new = state.max_new(body.max_tokens)
-        job, events = state.start(prompt, params, max_new, state.stops(body.stop), body.seed)
+        constraint = await asyncio.to_thread(state.constraint, body.response_format)
+        job, events = state.start(prompt, params, max_new, state.stops(body.stop), body.seed,
+                                  constraint=constraint, n_logprobs=body.logprobs)
         head = {"id": f"cmpl-{uuid.uuid4()}", "object": "text_completion", "created": int(time.time()),
                 "model": state.model_id}
         echo = engine.tokenizer.decode(prompt).decode("utf-8", errors="replace") if body.echo else ""
+        offset = [len(echo)]
 
-        def choice(text, finish):
-            return {"text": text, "index": 0, "logprobs": None, "finish_reason": finish}
+        def choice(text, finish, entries=None):
+            lp = None
+            if body.logprobs is not None and entries is not None:
+                lp = completion_logprobs(entries, offset[0])
+                offset[0] += sum(len(e.text) for e in entries)
+            return {"text": text, "index": 0, "logprobs": lp, "finish_reason": finish}
 
         def usage():
             return {"prompt_tokens": len(prompt), "completion_tokens": job.completion_tokens,
@@ -297,15 +351,15 @@ def create_app(engine: BatchEngine, model_path: str, *, api_key: str | None = No
                     yield _sse(dict(head, choices=[choice(echo, None)]))
                 async for kind, payload in state.events(job, events):
                     if kind == "text":
-                        yield _sse(dict(head, choices=[choice(payload, None)]))
+                        yield _sse(dict(head, choices=[choice(payload[0], None, payload[1])]))
                     else:
                         yield _sse(dict(head, choices=[choice("", payload)]))
                 if _include_usage(body):
                     yield _sse(dict(head, choices=[], usage=usage()))
                 yield _sse("[DONE]")
             return _stream_response(stream())
-        text, finish = await _collect(state, job, events)
-        return dict(head, choices=[choice(echo + text, finish)], usage=usage())
+        text, finish, entries = await _collect(state, job, events)
+        return dict(head, choices=[choice(echo + text, finish, entries)], usage=usage())
 
     @app.post("/v1/chat/completions")
     async def chat_completions(body: ChatCompletionRequest, request: Request):
@@ -314,17 +368,22 @@ def create_app(engine: BatchEngine, model_path: str, *, api_key: str | None = No
         if body.tools:
             raise APIError(400, "tools are not supported by this server build", param="tools",
                            code="unsupported_parameter")
-        if body.response_format is not None and body.response_format.get("type", "text") != "text":
-            raise APIError(400, f"response_format {body.response_format.get('type')!r} is not supported by this "
-                           "server build (only 'text')", param="response_format", code="unsupported_parameter")
+        if body.top_logprobs is not None and not body.logprobs:
+            raise APIError(400, "top_logprobs needs logprobs: true", param="top_logprobs")
+        n_logprobs = (body.top_logprobs or 0) if body.logprobs else None
         prompt = state.chat_tokens(body.messages)
         max_tokens = body.max_completion_tokens if body.max_completion_tokens is not None else body.max_tokens
         max_new = state.max_new(max_tokens)
         stops = state.stops(body.stop)
         if state.chat_formatter.is_fallback and _CHATML_END not in stops:
             stops.append(_CHATML_END)
-        job, events = state.start(prompt, params, max_new, stops, body.seed)
+        constraint = await asyncio.to_thread(state.constraint, body.response_format)
+        job, events = state.start(prompt, params, max_new, stops, body.seed, constraint=constraint,
+                                  n_logprobs=n_logprobs)
         head = {"id": f"chatcmpl-{uuid.uuid4()}", "created": int(time.time()), "model": state.model_id}
+
+        def logprobs(entries):
+            return chat_logprobs(entries) if n_logprobs is not None and entries is not None else None
 
         def usage():
             return {"prompt_tokens": len(prompt), "completion_tokens": job.completion_tokens,
@@ -332,24 +391,24 @@ def create_app(engine: BatchEngine, model_path: str, *, api_key: str | None = No
 
         state.requests[("/v1/chat/completions", 200)] += 1
         if body.stream:
-            def chunk(delta, finish):
+            def chunk(delta, finish, entries=None):
                 return dict(head, object="chat.completion.chunk",
-                            choices=[{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}])
+                            choices=[{"index": 0, "delta": delta, "logprobs": logprobs(entries), "finish_reason": finish}])
 
             async def stream():
                 yield _sse(chunk({"role": "assistant", "content": ""}, None))
                 async for kind, payload in state.events(job, events):
                     if kind == "text":
-                        yield _sse(chunk({"content": payload}, None))
+                        yield _sse(chunk({"content": payload[0]}, None, payload[1]))
                     else:
                         yield _sse(chunk({}, payload))
                 if _include_usage(body):
                     yield _sse(dict(head, object="chat.completion.chunk", choices=[], usage=usage()))
                 yield _sse("[DONE]")
             return _stream_response(stream())
-        text, finish = await _collect(state, job, events)
+        text, finish, entries = await _collect(state, job, events)
         return dict(head, object="chat.completion",
-                    choices=[{"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None,
+                    choices=[{"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": logprobs(entries),
                               "finish_reason": finish}], usage=usage())
 
     return app
@@ -359,14 +418,15 @@ def _include_usage(body) -> bool:
     return bool((body.stream_options or {}).get("include_usage"))
 
 
-async def _collect(state: ServerState, job: Job, events: asyncio.Queue) -> tuple[str, str]:
-    pieces, finish = [], None
+async def _collect(state: ServerState, job: Job, events: asyncio.Queue) -> tuple[str, str, list]:
+    pieces, finish, entries = [], None, []
     async for kind, payload in state.events(job, events):
         if kind == "text":
-            pieces.append(payload)
+            pieces.append(payload[0])
+            entries.extend(payload[1])
         else:
             finish = payload
-    return "".join(pieces), finish
+    return "".join(pieces), finish, entries
 
 
 def _stream_response(gen) -> StreamingResponse:

@@ -26,13 +26,16 @@ class _Sampling(_Body):
     stream: bool = False
     stream_options: dict[str, Any] | None = Field(None, description='{"include_usage": true}: a last chunk with usage')
     n: int = Field(1, description="only 1 is supported")
-    logprobs: Any = Field(None, description="not supported by this build")
+    response_format: dict[str, Any] | None = Field(
+        None, description='{"type": "text"}, {"type": "json_object"} or {"type": "json_schema", "json_schema": '
+                          '{"schema": {...}}}: output constrained by the grammar (llguidance)')
 
 
 class CompletionRequest(_Sampling):
     prompt: Union[str, list[int], list[str]] = Field(..., description="text, token ids, or a list of one text")
-    max_tokens: int | None = Field(16, description="<= 0 or null: until the context is full")
+    max_tokens: int | None = Field(16, description="null: until the context is full")
     echo: bool = False
+    logprobs: int | None = Field(None, ge=0, le=20, description="log-probabilities of each token and its n best")
 
 
 class ChatCompletionRequest(_Sampling):
@@ -40,7 +43,8 @@ class ChatCompletionRequest(_Sampling):
     max_tokens: int | None = None
     max_completion_tokens: int | None = None
     temperature: float = Field(0.2, ge=0.0, le=2.0)
-    response_format: dict[str, Any] | None = Field(None, description='only {"type": "text"} in this build')
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(None, ge=0, le=20)
     tools: list[dict[str, Any]] | None = Field(None, description="not supported by this build")
     tool_choice: Any = None
 
