@@ -197,14 +197,17 @@ def format_markdown(rows: list[Row], vs: bool) -> str:
 
 
 def _parallel_rows(name, size, params, backend, path, threads, streams, gens, reps) -> list[Row]:
-    from .bench_parallel import decode_rate
+    from .bench_parallel import decode_rates
 
     rows = []
     for n_gen in (n for n in gens if n):
+        rates = decode_rates(path, threads, streams, n_gen, reps)
+        base = statistics.median(rates[streams[0]])
         for s in streams:
-            mean, sd = _rate(1, [1 / r for r in decode_rate(path, threads, s, n_gen, reps)])
+            mean, sd = _rate(1, [1 / r for r in rates[s]])
             rows.append(Row(name, size, params, backend, threads, f"tg{n_gen} x{s} streams", mean, sd))
-            print(format_markdown(rows[-1:], False).splitlines()[-1], file=sys.stderr)
+            print(format_markdown(rows[-1:], False).splitlines()[-1]
+                  + f" median {statistics.median(rates[s]) / base:.2f}x of {streams[0]} stream(s)", file=sys.stderr)
     return rows
 
 
