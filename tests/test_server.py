@@ -236,13 +236,35 @@ def test_json_schema_and_logprobs(client, model_id):
 
 # ---- error paths over raw HTTP ------------------------------------------------------------------------
 
+WEATHER = {"type": "function", "function": {
+    "name": "get_weather", "description": "The weather in a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"],
+                   "additionalProperties": False}}}
+
+
+def test_forced_tool_call(client, model_id):
+    kw = dict(model=model_id, max_tokens=40, temperature=0, tools=[WEATHER],
+              tool_choice={"type": "function", "function": {"name": "get_weather"}},
+              messages=[{"role": "user", "content": "What is the weather in Paris?"}])
+    out = client.chat.completions.create(**kw)
+    choice = out.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.content is None
+    call = choice.message.tool_calls[0]
+    assert call.type == "function" and call.function.name == "get_weather"
+    assert isinstance(json.loads(call.function.arguments)["city"], str)
+    chunks = list(client.chat.completions.create(stream=True, **kw))
+    calls = [tc for c in chunks if c.choices and c.choices[0].delta.tool_calls for tc in c.choices[0].delta.tool_calls]
+    assert [c.function.arguments for c in calls] == [call.function.arguments]
+    assert chunks[-1].choices[0].finish_reason == "tool_calls"
+
+
 @pytest.mark.parametrize("body, status, param", [
     ('{"prompt": "x", ', 400, None),                                        # malformed JSON
     ({"prompt": "x", "max_tokens": "5"}, 400, "max_tokens"),              # wrong type
     ({"prompt": 5}, 400, "prompt"),
     ({"prompt": "x", "temperature": "hot"}, 400, "temperature"),
     ({"prompt": "x", "model": "gpt-4"}, 404, "model"),                     # unknown model
-    ({"prompt": "word " * 400}, 400, "messages"),                          # longer than n_ctx=256
+    ({"prompt": "word " * 400}, 400, "prompt"),                            # longer than n_ctx=256
     ({"prompt": "x", "max_tokens": 0}, 400, "max_tokens"),
     ({"prompt": "x", "max_tokens": 100000}, 400, "max_tokens"),
     ({"prompt": [1, 2, 10**9]}, 400, "prompt"),
@@ -258,11 +280,14 @@ def test_completion_errors(server, body, status, param):
 
 @pytest.mark.parametrize("body, param", [
     ({"messages": "hi"}, "messages"),
+    ({"messages": [{"role": "user", "content": "word " * 400}]}, "messages"),
     ({"messages": []}, "messages"),
     ({"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_schema"}}, "response_format"),
     ({"messages": [{"role": "user", "content": "x"}],
       "response_format": {"type": "json_schema", "json_schema": {"schema": {"type": "bogus"}}}}, "response_format"),
     ({"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function"}]}, "tools"),
+    ({"messages": [{"role": "user", "content": "x"}], "tools": [WEATHER],
+      "tool_choice": {"type": "function", "function": {"name": "nope"}}}, "tool_choice"),
     ({"messages": [{"role": "user", "content": "x"}], "top_logprobs": 2}, "top_logprobs"),
     ({"messages": [{"role": "user", "content": "x"}], "logprobs": True, "top_logprobs": 50}, "top_logprobs"),
 ])

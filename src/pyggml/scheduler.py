@@ -127,15 +127,24 @@ class Scheduler:
         return len(self._running)
 
     def shutdown(self, drain: bool = True, timeout: float | None = None) -> None:
-        """Stop taking jobs; with drain, finish the queued and running ones first."""
+        """Stop taking jobs; with drain, let the queued and running ones finish (for up to
+        timeout seconds), then cancel what is left. Returns once the thread has stopped."""
         with self._cv:
             self._accepting = False
-            if not drain:
-                for job in self._waiting:
-                    job.cancelled = True
             self._stopping = True
+            if not drain:
+                self._cancel_all()
             self._cv.notify()
         self._thread.join(timeout)
+        if self._thread.is_alive():
+            with self._cv:
+                self._cancel_all()
+                self._cv.notify()
+            self._thread.join()   # the cancelled jobs leave before the next step
+
+    def _cancel_all(self) -> None:
+        for job in list(self._waiting) + list(self._running.values()):
+            job.cancelled = True
 
     # ---- the scheduler thread -------------------------------------------------------------------
 

@@ -90,10 +90,10 @@ class ServerState:
             raise APIError(404, f"The model '{model}' does not exist; this server serves '{self.model_id}'",
                            param="model", code="model_not_found")
 
-    def check_context(self, n_prompt: int) -> None:
+    def check_context(self, n_prompt: int, param: str) -> None:
         if n_prompt > self.engine.n_ctx:
             raise APIError(400, f"This model's maximum context length is {self.engine.n_ctx} tokens; the "
-                           f"prompt has {n_prompt} tokens", param="messages", code="context_length_exceeded")
+                           f"prompt has {n_prompt} tokens", param=param, code="context_length_exceeded")
 
     def max_new(self, max_tokens: int | None) -> int | None:
         if max_tokens is None:
@@ -133,12 +133,23 @@ class ServerState:
                                param="prompt")
         if not ids:
             raise APIError(400, "the prompt is empty", param="prompt")
-        self.check_context(len(ids))
+        self.check_context(len(ids), "prompt")
         return ids
 
-    def chat_tokens(self, messages: list[dict]) -> list[int]:
+    def chat_tokens(self, messages: list[dict], tools: list[dict]) -> list[int]:
+        """The chat template over messages; tools rendered as pyggml.Llama renders them (by the
+        template when it knows tools, else in pyggml.tools' generic format)."""
+        from ..tools import generic_messages, template_knows_tools
+
+        fmt = self.chat_formatter
+        has_calls = any(isinstance(m, dict) and m.get("tool_calls") for m in messages)
         try:
-            text = self.chat_formatter.render(messages, add_generation_prompt=True)
+            if tools and template_knows_tools(fmt.source):
+                text = fmt.render(messages, add_generation_prompt=True, tools=tools)
+            elif tools or has_calls:
+                text = fmt.render(generic_messages(messages, tools), add_generation_prompt=True)
+            else:
+                text = fmt.render(messages, add_generation_prompt=True)
         except (ValueError, TypeError) as e:
             raise APIError(400, f"messages: {e}", param="messages") from e
         tok = self.engine.tokenizer
@@ -147,26 +158,29 @@ class ServerState:
             ids = ids[1:]
         if not ids:
             raise APIError(400, "the chat template produced an empty prompt", param="messages")
-        self.check_context(len(ids))
+        self.check_context(len(ids), "messages")
         return ids
 
-    def constraint(self, response_format):
-        """A grammar constraint for response_format (None for plain text). Blocking: run in a thread."""
-        if response_format is None or response_format.get("type", "text") == "text":
+    def constraint(self, response_format, tool_schema: dict | None = None):
+        """A grammar constraint for response_format, or for a forced tool call's JSON schema
+        (None for free text). Blocking: run in a thread."""
+        if tool_schema is None and (response_format is None or response_format.get("type", "text") == "text"):
             return None
+        param = "tool_choice" if tool_schema is not None else "response_format"
         try:
             from .. import grammar
 
-            g = grammar.grammar_for_response_format(response_format)
+            g = (grammar.LlamaGrammar.from_json_schema(tool_schema) if tool_schema is not None
+                 else grammar.grammar_for_response_format(response_format))
             with self._lock:
                 if self._grammar_vocab is None:
                     self._grammar_vocab = grammar.TokenizerAdapter(self.engine.tokenizer, self.engine.config.n_vocab)
             return grammar.GrammarConstraint(self._grammar_vocab, g)
         except ImportError as e:
-            raise APIError(501, f"response_format needs the grammar support: {e}", type="server_error",
-                           param="response_format", code="not_implemented") from e
+            raise APIError(501, f"{param} needs the grammar support: {e}", type="server_error",
+                           param=param, code="not_implemented") from e
         except (ValueError, TypeError) as e:
-            raise APIError(400, f"response_format: {e}", param="response_format", code="invalid_schema") from e
+            raise APIError(400, f"{param}: {e}", param=param, code="invalid_schema") from e
 
     def embed(self, inputs) -> dict:
         """OpenAI embeddings of a string or list of strings (blocking: run in a thread): one vector
@@ -207,18 +221,22 @@ class ServerState:
         return job, events
 
     async def events(self, job: Job, events: asyncio.Queue) -> AsyncIterator[tuple[str, Any]]:
-        """The job's events; cancels it if the consumer stops early (client gone)."""
+        """The job's events up to its "done" or "error"; cancels it if the consumer stops early
+        (client gone)."""
         try:
             while True:
                 kind, payload = await events.get()
-                if kind == "error":
-                    raise APIError(500, f"generation failed: {payload}", type="server_error")
                 yield kind, payload
-                if kind == "done":
+                if kind in ("done", "error"):
                     return
         finally:
             if job.finish_reason is None:
                 self.scheduler.cancel(job)
+
+
+def _generation_error(message: str) -> dict:
+    """A stream's last event when its generation failed (the HTTP status was already sent)."""
+    return _error_body(f"generation failed: {message}", "server_error")
 
 
 def _sse(data) -> bytes:
@@ -273,6 +291,11 @@ def create_app(engine: BatchEngine, model_path: str, *, api_key: str | None = No
         state.requests[(request.url.path, 400)] += 1
         return JSONResponse(_error_body(str(e), "invalid_request_error"), status_code=400)
 
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, e: Exception):
+        state.requests[(request.url.path, 500)] += 1
+        return JSONResponse(_error_body(f"internal error: {type(e).__name__}: {e}", "server_error"), status_code=500)
+
     # ---- plain endpoints ---------------------------------------------------------------------------
 
     @app.get("/health")
@@ -320,7 +343,7 @@ def create_app(engine: BatchEngine, model_path: str, *, api_key: str | None = No
     # ---- generation --------------------------------------------------------------------------------
 
     @app.post("/v1/completions")
-    async def completions(body: CompletionRequest, request: Request):
+    async def completions(body: CompletionRequest):
         state.check_model(body.model)
         params = state.sampling(body)
         prompt = state.prompt_tokens(body.prompt)
@@ -352,6 +375,9 @@ def create_app(engine: BatchEngine, model_path: str, *, api_key: str | None = No
                 async for kind, payload in state.events(job, events):
                     if kind == "text":
                         yield _sse(dict(head, choices=[choice(payload[0], None, payload[1])]))
+                    elif kind == "error":
+                        yield _sse(_generation_error(payload))
+                        return
                     else:
                         yield _sse(dict(head, choices=[choice("", payload)]))
                 if _include_usage(body):
@@ -362,22 +388,30 @@ def create_app(engine: BatchEngine, model_path: str, *, api_key: str | None = No
         return dict(head, choices=[choice(echo + text, finish, entries)], usage=usage())
 
     @app.post("/v1/chat/completions")
-    async def chat_completions(body: ChatCompletionRequest, request: Request):
+    async def chat_completions(body: ChatCompletionRequest):
         state.check_model(body.model)
         params = state.sampling(body)
-        if body.tools:
-            raise APIError(400, "tools are not supported by this server build", param="tools",
-                           code="unsupported_parameter")
+        from ..tools import call_schema, check_tools, forced_tool_names, parse_tool_calls
+
+        try:
+            tools = check_tools(body.tools)
+            forced = forced_tool_names(tools, body.tool_choice)
+        except ValueError as e:
+            raise APIError(400, str(e), param="tools" if "tool_choice" not in str(e) else "tool_choice") from e
+        use_tools = tools if tools and body.tool_choice != "none" else []
+        if forced and body.response_format is not None and body.response_format.get("type", "text") != "text":
+            raise APIError(400, "give at most one of response_format and a forced tool_choice", param="tool_choice")
         if body.top_logprobs is not None and not body.logprobs:
             raise APIError(400, "top_logprobs needs logprobs: true", param="top_logprobs")
         n_logprobs = (body.top_logprobs or 0) if body.logprobs else None
-        prompt = state.chat_tokens(body.messages)
+        prompt = state.chat_tokens(body.messages, use_tools)
         max_tokens = body.max_completion_tokens if body.max_completion_tokens is not None else body.max_tokens
         max_new = state.max_new(max_tokens)
         stops = state.stops(body.stop)
         if state.chat_formatter.is_fallback and _CHATML_END not in stops:
             stops.append(_CHATML_END)
-        constraint = await asyncio.to_thread(state.constraint, body.response_format)
+        constraint = await asyncio.to_thread(state.constraint, body.response_format,
+                                             call_schema(tools, forced) if forced else None)
         job, events = state.start(prompt, params, max_new, stops, body.seed, constraint=constraint,
                                   n_logprobs=n_logprobs)
         head = {"id": f"chatcmpl-{uuid.uuid4()}", "created": int(time.time()), "model": state.model_id}
@@ -389,6 +423,13 @@ def create_app(engine: BatchEngine, model_path: str, *, api_key: str | None = No
             return {"prompt_tokens": len(prompt), "completion_tokens": job.completion_tokens,
                     "total_tokens": len(prompt) + job.completion_tokens}
 
+        def message(text, finish):
+            """The reply, as tool calls when tools were offered and the text is a call."""
+            calls = parse_tool_calls(text, tools) if use_tools else []
+            if not calls:
+                return {"role": "assistant", "content": text}, finish
+            return {"role": "assistant", "content": None, "tool_calls": calls}, "tool_calls"
+
         state.requests[("/v1/chat/completions", 200)] += 1
         if body.stream:
             def chunk(delta, finish, entries=None):
@@ -397,9 +438,27 @@ def create_app(engine: BatchEngine, model_path: str, *, api_key: str | None = No
 
             async def stream():
                 yield _sse(chunk({"role": "assistant", "content": ""}, None))
+                if use_tools:     # a reply may be a tool call: known only at its end
+                    try:
+                        text, finish, entries = await _collect(state, job, events)
+                    except APIError as e:
+                        yield _sse(_error_body(e.message, e.type))
+                        return
+                    msg, finish = message(text, finish)
+                    delta = ({"tool_calls": [dict(c, index=i) for i, c in enumerate(msg["tool_calls"])]}
+                             if msg.get("tool_calls") else {"content": text})
+                    yield _sse(chunk(delta, None, entries))
+                    yield _sse(chunk({}, finish))
+                    if _include_usage(body):
+                        yield _sse(dict(head, object="chat.completion.chunk", choices=[], usage=usage()))
+                    yield _sse("[DONE]")
+                    return
                 async for kind, payload in state.events(job, events):
                     if kind == "text":
                         yield _sse(chunk({"content": payload[0]}, None, payload[1]))
+                    elif kind == "error":
+                        yield _sse(_generation_error(payload))
+                        return
                     else:
                         yield _sse(chunk({}, payload))
                 if _include_usage(body):
@@ -407,9 +466,10 @@ def create_app(engine: BatchEngine, model_path: str, *, api_key: str | None = No
                 yield _sse("[DONE]")
             return _stream_response(stream())
         text, finish, entries = await _collect(state, job, events)
+        msg, finish = message(text, finish)
         return dict(head, object="chat.completion",
-                    choices=[{"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": logprobs(entries),
-                              "finish_reason": finish}], usage=usage())
+                    choices=[{"index": 0, "message": msg, "logprobs": logprobs(entries), "finish_reason": finish}],
+                    usage=usage())
 
     return app
 
@@ -424,6 +484,8 @@ async def _collect(state: ServerState, job: Job, events: asyncio.Queue) -> tuple
         if kind == "text":
             pieces.append(payload[0])
             entries.extend(payload[1])
+        elif kind == "error":
+            raise APIError(500, f"generation failed: {payload}", type="server_error")
         else:
             finish = payload
     return "".join(pieces), finish, entries

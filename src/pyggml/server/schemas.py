@@ -3,7 +3,7 @@ document). Types are strict: "5" is not an integer. Unknown fields are ignored, 
 clients send fields this server does not use (user, stream_options, ...)."""
 from __future__ import annotations
 
-from typing import Any, Literal, Union
+from typing import Any, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -65,5 +65,3 @@ class DetokenizeRequest(_Body):
     tokens: list[int]
     model: str | None = None
 
-
-ErrorType = Literal["invalid_request_error", "authentication_error", "server_error", "not_found_error"]
