@@ -287,12 +287,11 @@ class BatchEngine:
         cell_pos = self.cells.cell_pos[None, :n_kv]
         visible = (cell_seq == tok_seq[:, None]) & (cell_pos <= tok_pos[:, None]) & (tok_seq[:, None] != FREE)
         for kind, mask in b.masks.items():
-            if kind == "causal":
-                vis = visible
-            elif kind == "swa":
-                vis = visible & ((tok_pos[:, None] - cell_pos) < self.config.n_swa)
-            else:
+            # kinds: "causal"/"swa" (n_swa from the config), or an attention window (0 = full)
+            window = self.config.n_swa if kind == "swa" else kind if isinstance(kind, int) else 0
+            if kind not in ("causal", "swa") and not (isinstance(kind, int) and kind >= 0):
                 raise NotImplementedError(f"BatchEngine: no rule for attention mask kind {kind!r}")
+            vis = visible & ((tok_pos[:, None] - cell_pos) < window) if window else visible
             m = mask.numpy()
             m.fill(-np.inf)
             np.copyto(m, np.float32(0.0), where=vis)
