@@ -230,3 +230,44 @@ def test_ram_cache_evicts_least_recently_used(llm):
     assert [1, 2, 3, 9] in cache and cache[[1, 2, 3, 9]] is state
     cache[[6]] = state    # over capacity: [4, 5] is now the least recently used
     assert [4, 5] not in cache and [1, 2, 3] in cache and [6, 7] in cache
+
+
+def test_interleaved_streams_raise_instead_of_mixing(llm):
+    first = llm(FRANCE, max_tokens=6, temperature=0, stream=True)
+    next(first)
+    alone = llm("Once upon a time", max_tokens=6, temperature=0)["choices"][0]["text"]
+    second = llm("Once upon a time", max_tokens=6, temperature=0, stream=True)
+    head = next(second)
+    with pytest.raises(RuntimeError, match="another generation"):
+        list(first)
+    text = "".join(c["choices"][0]["text"] for c in [head, *second])
+    assert text == alone   # the newer stream is intact
+
+
+def test_responses_validate_as_openai_types(llm):
+    from openai.types import Completion   # the client's own models
+    from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+    Completion.model_validate(llm(FRANCE, max_tokens=3, temperature=0, logprobs=2))
+    msgs = [{"role": "user", "content": "Weather in Paris?"}]
+    tools = [{"type": "function", "function": {"name": "w", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string", "maxLength": 20}}, "required": ["city"]}}}]
+    done = ChatCompletion.model_validate(llm.create_chat_completion(msgs, tools=tools, tool_choice="required",
+                                                                    max_tokens=30, temperature=0))
+    assert done.choices[0].finish_reason == "tool_calls" and done.choices[0].message.tool_calls[0].function.name == "w"
+    lp = ChatCompletion.model_validate(llm.create_chat_completion(msgs, max_tokens=3, temperature=0, logprobs=True,
+                                                                  top_logprobs=2))
+    assert len(lp.choices[0].logprobs.content) == lp.usage.completion_tokens
+    for chunk in llm.create_chat_completion(msgs, max_tokens=3, temperature=0, stream=True, logprobs=True):
+        ChatCompletionChunk.model_validate(chunk)
+    for chunk in llm.create_chat_completion(msgs, tools=tools, tool_choice="required", max_tokens=30, stream=True):
+        ChatCompletionChunk.model_validate(chunk)
+    typed = llm.create_chat_completion_openai_v1(msgs, max_tokens=2, temperature=0)
+    assert isinstance(typed, ChatCompletion)
+
+
+def test_chat_format_chatml_overrides_the_template(model_path):
+    llm = pyggml.Llama(str(model_path(SMOLLM)), n_ctx=64, verbose=False, chat_format="chatml")
+    text = llm.detokenize(llm.chat_prompt_tokens([{"role": "user", "content": "hi"}]), special=True).decode()
+    assert text == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"   # no SmolLM2 system line
+    llm.close()

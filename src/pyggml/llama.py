@@ -23,6 +23,7 @@ import os
 import sys
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator, Sequence
 
@@ -32,7 +33,7 @@ from . import llama_args
 from .cli.timings import PerfStats, format_perf
 from .embeddings import normalize as normalize_rows
 from .embeddings import pool
-from .logprobs import TokenLogprob, chat_logprobs, completion_logprobs, token_logprob
+from .logprobs import TokenLogprob, completion_logprobs, token_logprob
 from .runner import ModelRunner
 from .sampling import (RANDOM_SEED, LogitBiasProcessor, MinTokensProcessor, Sampler, SamplingParams,
                        make_rng)
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
     from .chat import ChatFormatter
 
 # the fallback ChatML template's end-of-turn text, a stop string when it is not a token
-_CHATML_END = "<|im_end|>"
+CHATML_END = "<|im_end|>"
 
 
 def _positive_int(name: str, value) -> int:
@@ -52,7 +53,7 @@ def _positive_int(name: str, value) -> int:
     return int(value)
 
 
-def _stop_list(stop) -> list[str]:
+def stop_list(stop) -> list[str]:
     if stop is None:
         return []
     stops = [stop] if isinstance(stop, str) else list(stop)
@@ -80,7 +81,7 @@ def _held_back(text: str, start: int, stops: Sequence[str]) -> int:
 
 
 @dataclass
-class _Outcome:
+class Outcome:
     """Filled in by the token loop when it ends."""
     finish_reason: str = "length"
     completion_tokens: int = 0
@@ -98,6 +99,12 @@ class Llama:
         """Arguments as llama-cpp-python's; see pyggml.llama_args for the ones not listed here
         (accepted with no effect on a CPU engine, or refused with an error naming them)."""
         t_start = time.perf_counter()
+        self._init_kwargs = dict(n_ctx=n_ctx, n_batch=n_batch, n_threads=n_threads, seed=seed, logits_all=logits_all,
+                                 last_n_tokens_size=last_n_tokens_size, embedding=embedding,
+                                 pooling_type=pooling_type, attention_type=attention_type,
+                                 rope_freq_base=rope_freq_base, rope_freq_scale=rope_freq_scale,
+                                 kv_overrides=kv_overrides, type_k=type_k, type_v=type_v, chat_format=chat_format,
+                                 spm_infill=spm_infill, verbose=verbose, **kwargs)
         self.model_path = os.fspath(model_path)
         if not os.path.isfile(self.model_path):
             raise ValueError(f"Model path does not exist: {self.model_path}")
@@ -135,6 +142,7 @@ class Llama:
         self._chat_formatter: ChatFormatter | None = None
         self._grammar_adapter = None   # llguidance's vocabulary view, built on first use
         self.cache: BaseLlamaCache | None = None
+        self._generation = 0    # bumped by anything that moves the cache under an open stream
         self._t_start = t_start
         self._sample_ms = 0.0
         self._sample_runs = 0
@@ -196,6 +204,7 @@ class Llama:
         return self._last_logits
 
     def reset(self) -> None:
+        self._generation += 1
         self._n_tokens = 0
         self._last_logits = None
         self.runner.reset()
@@ -226,6 +235,7 @@ class Llama:
                              f"vs {self._model_key()}")
         if state.n_tokens > self._n_ctx:
             raise ValueError(f"state holds {state.n_tokens} tokens, more than n_ctx={self._n_ctx}")
+        self._generation += 1
         self.runner.set_kv_state(state.llama_state, state.n_tokens)
         self._input_ids[: state.n_tokens] = state.input_ids[: state.n_tokens]
         self._n_tokens = state.n_tokens
@@ -244,6 +254,39 @@ class Llama:
 
     def close(self) -> None:
         self.runner.close()
+
+    def __getstate__(self) -> dict:
+        """Pickling a Llama keeps its arguments (as llama-cpp-python); unpickling reloads the model."""
+        return {"model_path": self.model_path, **self._init_kwargs}
+
+    def __setstate__(self, state: dict) -> None:
+        state = dict(state)
+        self.__init__(state.pop("model_path"), **state)
+
+    @property
+    def eval_tokens(self) -> deque:
+        """The evaluated token ids (llama-cpp-python's deque view)."""
+        return deque(self.input_ids.tolist(), maxlen=self._n_ctx)
+
+    @property
+    def eval_logits(self) -> deque:
+        """Logits rows as lists: one per evaluated token with logits_all, else the last one."""
+        return deque(self.scores.tolist(), maxlen=self._n_ctx if self.logits_all else 1)
+
+    @staticmethod
+    def logits_to_logprobs(logits, axis: int = -1) -> np.ndarray:
+        x = np.asarray(logits, dtype=np.float32)
+        m = np.max(x, axis=axis, keepdims=True)
+        return (x - m - np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))).astype(np.float32)
+
+    @staticmethod
+    def longest_token_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+        n = 0
+        for x, y in zip(a, b):
+            if x != y:
+                break
+            n += 1
+        return n
 
     def __enter__(self) -> Llama:
         return self
@@ -365,6 +408,25 @@ class Llama:
         return Sampler(params, self._completion_rng(seed), logits_processors=processors, grammar=constraint,
                        n_vocab=self._n_vocab)
 
+    def sample(self, top_k: int = 40, top_p: float = 0.95, min_p: float = 0.05, typical_p: float = 1.0,
+               temp: float = 0.80, repeat_penalty: float = 1.0, frequency_penalty: float = 0.0,
+               presence_penalty: float = 0.0, tfs_z: float = 1.0, mirostat_mode: int = 0, mirostat_eta: float = 0.1,
+               mirostat_tau: float = 5.0, penalize_nl: bool = True, logits_processor=None, grammar=None,
+               idx: int | None = None) -> int:
+        """One token from the last evaluated logits (or row idx of scores with logits_all)."""
+        _check_tfs(tfs_z)
+        if self._n_tokens == 0 or self._last_logits is None:
+            raise ValueError("nothing evaluated yet: no logits to sample from")
+        row = self._last_logits[0]
+        if idx is not None:
+            if self._scores is None or not 0 <= idx < self._n_tokens:
+                raise ValueError(f"sample(idx={idx!r}) needs logits_all=True and 0 <= idx < n_tokens")
+            row = self._scores[idx]
+        params = self._sampling_params(temp, top_k, top_p, min_p, repeat_penalty, frequency_penalty,
+                                       presence_penalty, typical_p, mirostat_mode, mirostat_tau, mirostat_eta)
+        sampler = self._sampler(params, None, logits_processor, None, grammar)
+        return sampler.sample(row, self.input_ids)
+
     def generate(self, tokens: Sequence[int], top_k: int = 40, top_p: float = 0.95, min_p: float = 0.05,
                  typical_p: float = 1.0, temp: float = 0.80, repeat_penalty: float = 1.0, reset: bool = True,
                  frequency_penalty: float = 0.0, presence_penalty: float = 0.0, tfs_z: float = 1.0,
@@ -385,6 +447,8 @@ class Llama:
 
     def _token_loop(self, ids: list[int], sampler: Sampler, reset: bool = True, stopping_criteria=None,
                     on_prompt_logits=None) -> Iterator[int]:
+        """Interleaving two open generations on one Llama would mix their caches: the older one
+        raises RuntimeError when resumed (finish or close one stream before starting another)."""
         if reset:
             rows = self._prefill(ids, prompt_logits=on_prompt_logits is not None)
             if on_prompt_logits is not None:
@@ -393,6 +457,8 @@ class Llama:
             self._eval(ids, False)
         if self._last_logits is None:
             raise ValueError("nothing evaluated yet: no logits to sample from")
+        self._generation += 1
+        mine = self._generation
         while True:
             t0 = time.perf_counter()
             token = sampler.sample(self._last_logits[0], self.input_ids)
@@ -401,6 +467,9 @@ class Llama:
             if stopping_criteria is not None and stopping_criteria(self.input_ids, self._last_logits[0]):
                 return
             yield token
+            if self._generation != mine:
+                raise RuntimeError("this Llama started another generation, embedding, reset or load_state "
+                                   "while this stream was open; its cache no longer holds this stream's tokens")
             if self._n_tokens >= self._n_ctx:
                 return
             self._eval([token], False)
@@ -452,7 +521,7 @@ class Llama:
         return min(int(max_tokens), room)
 
     def _text_loop(self, prompt_ids: list[int], sampler: Sampler, stops: list[str], max_new: int,
-                   outcome: _Outcome, n_logprobs: int | None = None, stopping_criteria=None,
+                   outcome: Outcome, n_logprobs: int | None = None, stopping_criteria=None,
                    on_prompt_logits=None) -> Iterator[tuple[str, list[TokenLogprob]]]:
         """(text, logprob entries) pieces of the completion as they become final: stops at an
         end-of-generation token, at a stop string (cut off, never partly emitted), when a
@@ -530,7 +599,7 @@ class Llama:
         params = self._sampling_params(temperature, top_k, top_p, min_p, repeat_penalty, frequency_penalty,
                                        presence_penalty, typical_p, mirostat_mode, mirostat_tau, mirostat_eta)
         prompt_ids, prompt_text = self._prompt_tokens(prompt, suffix)
-        stops = _stop_list(stop)
+        stops = stop_list(stop)
         max_new = self._max_new_tokens(max_tokens, len(prompt_ids))
         sampler = self._sampler(params, seed, logits_processor, logit_bias, grammar, min_tokens)
         return self._completion(prompt_ids, prompt_text, sampler, stops, max_new, stream, echo, logprobs,
@@ -538,7 +607,7 @@ class Llama:
 
     def _completion(self, prompt_ids, prompt_text, sampler, stops, max_new, stream, echo, logprobs,
                     stopping_criteria, model, object_name="text_completion"):
-        outcome = _Outcome()
+        outcome = Outcome()
         echo_entries: list[TokenLogprob] = []
 
         def fill_echo_entries(rows: np.ndarray) -> None:
@@ -590,6 +659,17 @@ class Llama:
 
     __call__ = create_completion
 
+    def create_chat_completion_openai_v1(self, *args, **kwargs):
+        """create_chat_completion, returned as the openai package's typed objects."""
+        try:
+            from openai.types.chat import ChatCompletion, ChatCompletionChunk
+        except ImportError:
+            raise ImportError("create_chat_completion_openai_v1 needs the openai package (pip install openai)") from None
+        result = self.create_chat_completion(*args, **kwargs)
+        if kwargs.get("stream", False):
+            return (ChatCompletionChunk(**chunk) for chunk in result)
+        return ChatCompletion(**result)
+
     # ---- chat ----------------------------------------------------------------------------------
 
     @property
@@ -640,88 +720,19 @@ class Llama:
                                logits_processor=None, grammar=None, logit_bias=None, logprobs: bool | None = None,
                                top_logprobs: int | None = None, stopping_criteria=None, min_tokens: int = 0):
         """OpenAI-style chat completion using the GGUF's chat template (sandboxed jinja2), with
-        response_format (JSON mode / JSON schema), grammar, tools + tool_choice and logprobs."""
-        from .grammar import grammar_for_response_format
-        from .tools import call_schema, check_tools, forced_tool_names, parse_tool_calls
+        response_format (JSON mode / JSON schema), grammar, tools + tool_choice and logprobs:
+        see pyggml.chat_completion."""
+        from .chat_completion import chat_completion
 
         _check_tfs(tfs_z)
         params = self._sampling_params(temperature, top_k, top_p, min_p, repeat_penalty, frequency_penalty,
                                        presence_penalty, typical_p, mirostat_mode, mirostat_tau, mirostat_eta)
-        legacy = tools is None and functions is not None
-        tools = check_tools(tools, functions)
-        if legacy and function_call is not None:
-            tool_choice = function_call if isinstance(function_call, str) else {"type": "function",
-                                                                                 "function": function_call}
-        forced = forced_tool_names(tools, tool_choice)
-        use_tools = tools if tools and tool_choice != "none" else []
-        constraints = [g for g in (grammar, grammar_for_response_format(response_format)) if g is not None]
-        if forced:
-            from .grammar import LlamaGrammar
-
-            constraints.append(LlamaGrammar.from_json_schema(call_schema(tools, forced)))
-        if len(constraints) > 1:
-            raise ValueError("give at most one of grammar, response_format and a forced tool_choice")
-        n_logprobs = None
-        if logprobs:
-            n_logprobs = 0 if top_logprobs is None else top_logprobs
-            if isinstance(n_logprobs, bool) or not isinstance(n_logprobs, int) or not 0 <= n_logprobs <= 20:
-                raise ValueError(f"top_logprobs must be an integer in 0..20, got {top_logprobs!r}")
-        prompt_ids = self.chat_prompt_tokens(messages, use_tools)
-        stops = _stop_list(stop)
-        if self.chat_formatter.is_fallback and _CHATML_END not in stops:
-            stops.append(_CHATML_END)
-        max_new = self._max_new_tokens(max_tokens, len(prompt_ids))
-        sampler = self._sampler(params, seed, logits_processor, logit_bias,
-                                constraints[0] if constraints else None, min_tokens)
-        outcome = _Outcome()
-        pieces = self._text_loop(prompt_ids, sampler, stops, max_new, outcome, n_logprobs, stopping_criteria)
-        head = {"id": f"chatcmpl-{uuid.uuid4()}", "created": int(time.time()), "model": model or self.model_path}
-
-        def lp(entries) -> dict | None:
-            return chat_logprobs(entries) if n_logprobs is not None else None
-
-        def finish(text: str) -> tuple[dict, str]:
-            calls = parse_tool_calls(text, tools) if use_tools else []
-            if not calls:
-                return {"role": "assistant", "content": text}, outcome.finish_reason
-            message = {"role": "assistant", "content": None, "tool_calls": calls}
-            if legacy:
-                message["function_call"] = dict(calls[0]["function"])
-                return message, "function_call"
-            return message, "tool_calls"
-
-        def chunk(delta: dict, finish_reason: str | None, logprobs_: dict | None = None) -> dict:
-            return dict(head, object="chat.completion.chunk", choices=[
-                {"index": 0, "delta": delta, "logprobs": logprobs_, "finish_reason": finish_reason}])
-
-        if stream:
-            def chunks() -> Iterator[dict]:
-                yield chunk({"role": "assistant"}, None)
-                if not use_tools:
-                    for piece, entries in pieces:
-                        yield chunk({"content": piece}, None, lp(entries))
-                    yield chunk({}, outcome.finish_reason)
-                    return
-                # a reply may be a tool call: known only at its end
-                parts = list(pieces)
-                message, reason = finish("".join(p for p, _ in parts))
-                entries = [e for _, es in parts for e in es]
-                if message.get("tool_calls"):
-                    delta = {"tool_calls": [dict(c, index=i) for i, c in enumerate(message["tool_calls"])]}
-                    if legacy:
-                        delta["function_call"] = message["function_call"]
-                    yield chunk(delta, None, lp(entries))
-                else:
-                    yield chunk({"content": message["content"]}, None, lp(entries))
-                yield chunk({}, reason)
-            return chunks()
-        parts = list(pieces)
-        message, reason = finish("".join(p for p, _ in parts))
-        return dict(head, object="chat.completion", choices=[
-            {"index": 0, "message": message, "logprobs": lp([e for _, es in parts for e in es]),
-             "finish_reason": reason}],
-            usage={"prompt_tokens": len(prompt_ids), "completion_tokens": outcome.completion_tokens,
-                   "total_tokens": len(prompt_ids) + outcome.completion_tokens})
+        return chat_completion(self, messages, params, functions=functions, function_call=function_call,
+                               tools=tools, tool_choice=tool_choice, stream=stream, stop=stop, seed=seed,
+                               response_format=response_format, max_tokens=max_tokens, model=model,
+                               logits_processor=logits_processor, grammar=grammar, logit_bias=logit_bias,
+                               logprobs=logprobs, top_logprobs=top_logprobs, stopping_criteria=stopping_criteria,
+                               min_tokens=min_tokens)
 
     # ---- embeddings ----------------------------------------------------------------------------
 
