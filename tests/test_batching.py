@@ -124,3 +124,34 @@ def test_kv_cells_lowest_first():
     assert cells.allocate(2, np.arange(4, dtype=np.int32)).tolist() == [0, 1, 2, 5]
     with pytest.raises(RuntimeError, match="KV cache full"):
         cells.allocate(3, np.arange(3, dtype=np.int32))
+
+
+def test_prefix_reuse(smollm):
+    """A finished sequence's cells serve the next prompt that starts with its tokens (a chat's
+    next turn): only the new tokens are evaluated, and the continuation is the one computed from
+    scratch. Kept prefixes give way when cells run out."""
+    llm = Llama(smollm, n_ctx=64, n_threads=2, verbose=False)
+    first = llm.tokenize(b"The capital of France is")
+    engine = BatchEngine(smollm, n_seq_max=1, n_ctx=64, n_batch=16, n_threads=2, prefix_cache=2)
+    try:
+        out = engine.generate_batch([first], max_tokens=6, temperature=0)[0]
+        assert len(engine.cells.kept) == 1
+        second = first + out[:4] + llm.tokenize(b" And Spain?", add_bos=False)
+        expected, gaps = _alone(llm, second, 6)
+        before = engine.totals.n_prompt
+        seq = engine.add(second, SamplingParams(temperature=0), max_new=6)
+        assert seq.n_reused == len(first) + 4
+        while engine.has_work:
+            engine.step()
+        assert engine.totals.n_prompt - before == len(second) - seq.n_reused
+        got = [t for t in seq.generated if not engine.tokenizer.is_eog(t)]
+        _same_until_near_tie(got, expected, gaps, 0.02)
+        # 64 cells: two kept prefixes hold some; a 60-token prompt evicts them as it needs cells
+        assert sum(1 for s in engine.cells.cell_seq if s <= -2) > 0
+        big = engine.add(list(range(1000, 1060)), SamplingParams(temperature=0), max_new=2, stop_at_eog=False)
+        while engine.has_work:
+            engine.step()
+        assert big.finish_reason == "length" and big.n_reused == 0
+    finally:
+        engine.close()
+        llm.close()

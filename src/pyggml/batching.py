@@ -29,19 +29,29 @@ from .sampling import Sampler, SamplingParams, make_rng
 from .tokenizer import Tokenizer
 
 FREE = -1
+MIN_REUSED_PREFIX = 4      # shorter shared prefixes are evaluated again (not worth a cell shuffle)
 
 
 class KVCells:
-    """Who holds each cache cell: cell_seq[i] (FREE or a sequence id) and cell_pos[i]."""
+    """Who holds each cache cell: cell_seq[i] and cell_pos[i]. cell_seq is FREE, a running
+    sequence's id (>= 0), or a kept prefix's id (<= -2: the cells of a finished sequence, kept
+    for a later prompt that starts with the same tokens, evicted oldest first when cells run out)."""
 
     def __init__(self, n_cells: int):
         self.n_cells = n_cells
         self.cell_seq = np.full(n_cells, FREE, dtype=np.int64)
         self.cell_pos = np.zeros(n_cells, dtype=np.int32)
+        self.kept: dict[int, list[int]] = {}      # prefix id -> its tokens by position, oldest first
+        self._kept_ids = itertools.count(-2, -1)
 
     @property
     def n_free(self) -> int:
         return int(np.count_nonzero(self.cell_seq == FREE))
+
+    @property
+    def n_running(self) -> int:
+        """Cells of running sequences (not free, not kept prefixes)."""
+        return int(np.count_nonzero(self.cell_seq >= 0))
 
     def extent(self) -> int:
         """1 + the highest cell in use (0 when empty)."""
@@ -49,16 +59,52 @@ class KVCells:
         return int(used[-1]) + 1 if used.size else 0
 
     def allocate(self, seq_id: int, positions: np.ndarray) -> np.ndarray:
-        """Cells for the given positions of seq_id, lowest free first."""
-        free = np.flatnonzero(self.cell_seq == FREE)[: len(positions)]
+        """Cells for the given positions of seq_id, lowest free first (evicting kept prefixes,
+        oldest first, when there are too few)."""
+        free = np.flatnonzero(self.cell_seq == FREE)
+        while len(free) < len(positions) and self.kept:
+            self.release(next(iter(self.kept)))
+            free = np.flatnonzero(self.cell_seq == FREE)
         if len(free) < len(positions):
             raise RuntimeError(f"KV cache full: {len(positions)} cells wanted, {len(free)} free")
+        free = free[: len(positions)]
         self.cell_seq[free] = seq_id
         self.cell_pos[free] = positions
         return free
 
     def release(self, seq_id: int) -> None:
         self.cell_seq[self.cell_seq == seq_id] = FREE
+        self.kept.pop(seq_id, None)
+
+    def keep(self, seq_id: int, tokens: list[int], max_kept: int) -> None:
+        """The cells of a finished sequence (holding tokens at positions 0..) become a kept prefix."""
+        if max_kept <= 0 or not tokens:
+            self.release(seq_id)
+            return
+        prefix_id = next(self._kept_ids)
+        self.cell_seq[self.cell_seq == seq_id] = prefix_id
+        self.kept[prefix_id] = list(tokens)
+        while len(self.kept) > max_kept:
+            self.release(next(iter(self.kept)))
+
+    def adopt(self, seq_id: int, prompt: list[int], min_tokens: int) -> int:
+        """Give seq_id the cells of the kept prefix sharing most leading tokens with prompt (at
+        most len(prompt) - 1: the last prompt token is evaluated for its logits); returns how
+        many positions it got (0: none shared enough)."""
+        best, best_n = None, 0
+        for prefix_id, tokens in self.kept.items():
+            limit = min(len(tokens), len(prompt) - 1)
+            n = 0
+            while n < limit and tokens[n] == prompt[n]:
+                n += 1
+            if n > best_n:
+                best, best_n = prefix_id, n
+        if best is None or best_n < min_tokens:
+            return 0
+        mine = self.cell_seq == best
+        self.cell_seq[mine & (self.cell_pos < best_n)] = seq_id
+        self.release(best)                          # the cells past the shared part
+        return best_n
 
 
 @dataclass
@@ -70,6 +116,7 @@ class Seq:
     max_new: int                       # sampled tokens at most (context room already applied)
     rng: np.random.Generator
     n_evaluated: int = 0               # tokens in the cache (prompt, then generated)
+    n_reused: int = 0                  # prompt tokens found in a kept prefix (not evaluated again)
     generated: list[int] = field(default_factory=list)
     finished: bool = False
     finish_reason: str | None = None   # "stop" (end-of-generation token), "length", "cancelled"
@@ -120,10 +167,16 @@ class BatchEngine:
     """Decodes up to n_seq_max sequences at once over one model; each sequence has n_ctx positions."""
 
     def __init__(self, model_path, *, n_seq_max: int = 4, n_ctx: int = 512, n_batch: int = 128,
-                 n_threads: int | None = None, kv_type: str = "f16"):
+                 n_threads: int | None = None, kv_type: str = "f16", prefix_cache: int = 0):
+        """prefix_cache: finished sequences whose cache cells are kept (until the cells are
+        needed) so that a later prompt starting with the same tokens skips evaluating them,
+        e.g. the next turn of a chat; 0 = off."""
         for name, v in (("n_seq_max", n_seq_max), ("n_ctx", n_ctx), ("n_batch", n_batch)):
             if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if isinstance(prefix_cache, bool) or not isinstance(prefix_cache, int) or prefix_cache < 0:
+            raise ValueError(f"prefix_cache must be an integer >= 0, got {prefix_cache!r}")
+        self.prefix_cache = prefix_cache
         if n_batch < n_seq_max:
             raise ValueError(f"n_batch={n_batch} must be >= n_seq_max={n_seq_max} (one decode token per sequence)")
         self.n_seq_max = n_seq_max
@@ -168,6 +221,8 @@ class BatchEngine:
         params = params or SamplingParams()
         seq = Seq(next(self._ids), ids, params, max_new, rng, stop_at_eog=stop_at_eog,
                   sampler=Sampler(params, rng), constraint=constraint, n_logprobs=n_logprobs)
+        if self.prefix_cache:
+            seq.n_evaluated = seq.n_reused = self.cells.adopt(seq.seq_id, ids, MIN_REUSED_PREFIX)
         self.active.append(seq)
         return seq
 
@@ -178,7 +233,7 @@ class BatchEngine:
 
     def _finish(self, seq: Seq, reason: str) -> None:
         seq.finished, seq.finish_reason = True, reason
-        self.cells.release(seq.seq_id)
+        self.cells.keep(seq.seq_id, seq.history[:seq.n_evaluated], self.prefix_cache)
         if seq in self.active:
             self.active.remove(seq)
 

@@ -195,6 +195,7 @@ class Scheduler:
             except (ValueError, RuntimeError) as e:
                 self._emit(job, "error", str(e))
                 continue
+            self.counters["prompt_tokens_reused"] += job.seq.n_reused
             job.text = TextStream(self.engine.tokenizer, job.stops)
             self._running[job.seq.seq_id] = job
 

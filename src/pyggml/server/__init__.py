@@ -21,6 +21,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--n-batch", "-b", type=int, default=128,
                     help="tokens per engine step (decode tokens + a chunk of waiting prompts)")
     ap.add_argument("--threads", "-t", type=int, default=None)
+    ap.add_argument("--prefix-cache", type=int, default=0,
+                    help="finished requests whose KV cells are kept for a later prompt with the same start "
+                         "(e.g. the next chat turn; evicted when cells are needed); 0 = off. Reused cells "
+                         "change the logits in their last bits, so a seed no longer repeats a sampled reply exactly")
     ap.add_argument("--api-key", default=None, help="require 'Authorization: Bearer KEY' on /v1 and /extras")
     ap.add_argument("--max-queue", type=int, default=64, help="requests waiting for a slot before 503")
     ap.add_argument("--drain-timeout", type=float, default=30.0,
@@ -45,9 +49,13 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, name) < 1:
             print(f"pyggml-server: --{name.replace('_', '-')} must be >= 1", file=sys.stderr)
             return 2
+    if args.prefix_cache < 0:
+        print("pyggml-server: --prefix-cache must be >= 0", file=sys.stderr)
+        return 2
     try:
         engine = BatchEngine(args.model, n_seq_max=args.parallel, n_ctx=args.n_ctx,
-                             n_batch=max(args.n_batch, args.parallel), n_threads=args.threads)
+                             n_batch=max(args.n_batch, args.parallel), n_threads=args.threads,
+                             prefix_cache=args.prefix_cache)
     except (OSError, ValueError) as e:
         print(f"pyggml-server: cannot load {args.model}: {e}", file=sys.stderr)
         return 2

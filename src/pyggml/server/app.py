@@ -509,7 +509,9 @@ def _prometheus(state: ServerState) -> str:
         "pyggml_queue_depth": ("Requests waiting for a sequence slot.", sched.queue_depth),
         "pyggml_slots_active": ("Sequences being generated.", sched.active),
         "pyggml_slots_total": ("Sequence slots (--parallel).", eng.n_seq_max),
-        "pyggml_kv_cells_used": ("KV cache cells in use.", eng.cells.n_cells - eng.cells.n_free),
+        "pyggml_kv_cells_used": ("KV cache cells of running requests.", eng.cells.n_running),
+        "pyggml_kv_cells_kept": ("KV cache cells of finished requests kept for prompt-prefix reuse.",
+                                 eng.cells.n_cells - eng.cells.n_free - eng.cells.n_running),
         "pyggml_prompt_tokens_per_second": ("Prompt tokens per second of the engine steps that read prompts.",
                                             t.n_prompt * 1e3 / t.mixed_ms if t.mixed_ms else 0.0),
         "pyggml_decode_tokens_per_second": ("Aggregate decoded tokens per second of the decode-only steps.",
@@ -519,6 +521,8 @@ def _prometheus(state: ServerState) -> str:
         lines += [f"# HELP {name} {help_}", f"# TYPE {name} gauge", f"{name} {value:g}"]
     counters = {
         "pyggml_prompt_tokens_total": ("Prompt tokens evaluated.", sched.counters["prompt_tokens"]),
+        "pyggml_prompt_tokens_reused_total": ("Prompt tokens found in kept prefixes (not evaluated).",
+                                              sched.counters["prompt_tokens_reused"]),
         "pyggml_generated_tokens_total": ("Tokens sampled.", sched.counters["generated_tokens"]),
         "pyggml_jobs_completed_total": ("Generations finished.", sched.counters["jobs_completed"]),
         "pyggml_jobs_cancelled_total": ("Generations cancelled (client gone).", sched.counters["jobs_cancelled"]),
