@@ -380,11 +380,15 @@ class Llama:
         return make_rng(seed)
 
     def grammar_adapter(self):
-        """llguidance's view of this model's vocabulary (built once, then cached)."""
+        """llguidance's view of this model's vocabulary (built once per model file, then cached)."""
         if self._grammar_adapter is None:
-            from .grammar import TokenizerAdapter
+            from .grammar import TokenizerAdapter, adapter_for
 
-            self._grammar_adapter = TokenizerAdapter(self.tokenizer, self._n_vocab)
+            overrides = self._init_kwargs.get("kv_overrides") or {}
+            if any(key.startswith("tokenizer.") for key in overrides):   # not the file's vocabulary
+                self._grammar_adapter = TokenizerAdapter(self.tokenizer, self._n_vocab)
+            else:
+                self._grammar_adapter = adapter_for(self.model_path, self.tokenizer, self._n_vocab)
         return self._grammar_adapter
 
     def _sampler(self, params: SamplingParams, seed, logits_processor=None, logit_bias=None,
