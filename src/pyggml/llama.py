@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 import numpy as np
 
 from . import llama_args
-from .cli.timings import PerfStats, format_perf
+from .timings import PerfStats, format_perf
 from .embeddings import normalize as normalize_rows
 from .embeddings import pool
 from .logprobs import TokenLogprob, completion_logprobs, token_logprob
@@ -99,8 +99,8 @@ class Llama:
                  **kwargs):
         """Arguments as llama-cpp-python's; see pyggml.llama_args for the ones not listed here
         (accepted with no effect on a CPU engine, or refused with an error naming them).
-        pre_tokenizer_fallback (pyggml's own): a known tokenizer.ggml.pre type to tokenize with when
-        the file's is unknown to pyggml (default: refuse such a file; env PYGGML_PRE_TOKENIZER_FALLBACK too)."""
+        pre_tokenizer_fallback: a known tokenizer.ggml.pre type to tokenize with when the file's
+        is unknown to pyggml (default: refuse such a file; env PYGGML_PRE_TOKENIZER_FALLBACK too)."""
         t_start = time.perf_counter()
         self._init_kwargs = dict(n_ctx=n_ctx, n_batch=n_batch, n_threads=n_threads, seed=seed, logits_all=logits_all,
                                  last_n_tokens_size=last_n_tokens_size, embedding=embedding,

@@ -46,9 +46,11 @@ class _BuiltGraph:
 class ModelRunner:
     def __init__(self, model_path, *, n_ctx: int = 512, n_batch: int = 512, n_threads: int | None = None,
                  kv_type: str = "f16", metadata_overrides: dict | None = None,
-                 config_overrides: dict | None = None):
+                 config_overrides: dict | None = None, kv_size: int | None = None):
         """metadata_overrides: GGUF keys replaced before the config is read (llama.cpp's
-        kv_overrides); config_overrides: ModelConfig fields replaced after (e.g. rope_freq_base)."""
+        kv_overrides); config_overrides: ModelConfig fields replaced after (e.g. rope_freq_base).
+        kv_size: cache rows (default n_ctx); a multi-sequence engine (batching.py) shares
+        n_seq * n_ctx rows among its sequences while each position stays below n_ctx."""
         t0 = time.perf_counter()
         self.reader = GGUFReader(model_path)
         self.metadata = self.reader.metadata
@@ -66,11 +68,15 @@ class ModelRunner:
             raise ValueError(f"n_batch must be a positive integer, got {n_batch!r}")
         if kv_type not in ("f16", "f32"):
             raise ValueError(f"kv_type must be 'f16' or 'f32', got {kv_type!r}")
+        if kv_size is not None and (isinstance(kv_size, bool) or not isinstance(kv_size, int) or kv_size < n_ctx):
+            raise ValueError(f"kv_size must be an integer >= n_ctx={n_ctx}, got {kv_size!r}")
         self.n_ctx = n_ctx
+        self.kv_size = n_ctx if kv_size is None else kv_size
+        self.max_cached_graphs = MAX_CACHED_GRAPHS
         self.n_batch = min(n_batch, n_ctx)
         self.n_threads = n_threads or default_n_threads()
         self.weights = WeightStore(self.reader)
-        self.weights.require(self.arch.required_tensors(self.config))
+        self.weights.require(*self.arch.tensors(self.config, self.weights.names))
         self.pool = ThreadPool(self.n_threads)
         self._kv_ctx, self.kv = self._make_kv_cache(GGMLType.F16 if kv_type == "f16" else GGMLType.F32)
         self._graphs: OrderedDict[tuple, _BuiltGraph] = OrderedDict()
@@ -81,10 +87,10 @@ class ModelRunner:
 
     def _make_kv_cache(self, type_: GGMLType):
         cfg = self.config
-        per_layer = (cfg.n_embd_k_gqa + cfg.n_embd_v_gqa) * self.n_ctx * (2 if type_ == GGMLType.F16 else 4)
+        per_layer = (cfg.n_embd_k_gqa + cfg.n_embd_v_gqa) * self.kv_size * (2 if type_ == GGMLType.F16 else 4)
         ctx = Context(mem_size=cfg.n_layer * (per_layer + 2048) + 4096)
-        caches = [LayerCache(k=ctx.new_tensor_2d(type_, cfg.n_embd_k_gqa, self.n_ctx, name=f"cache_k_l{il}"),
-                             v=ctx.new_tensor_2d(type_, cfg.n_embd_v_gqa, self.n_ctx, name=f"cache_v_l{il}"))
+        caches = [LayerCache(k=ctx.new_tensor_2d(type_, cfg.n_embd_k_gqa, self.kv_size, name=f"cache_k_l{il}"),
+                             v=ctx.new_tensor_2d(type_, cfg.n_embd_v_gqa, self.kv_size, name=f"cache_v_l{il}"))
                   for il in range(cfg.n_layer)]
         return ctx, caches
 
@@ -98,15 +104,15 @@ class ModelRunner:
             return built
         ctx = Context(mem_size=_GRAPH_ARENA, no_alloc=True)
         i32 = GGMLType.I32
-        masks = {"causal": ctx.new_tensor_2d(GGMLType.F32, n_kv, n_tokens, name="mask_causal").set_input()}
-        if self.config.n_swa > 0:
-            masks["swa"] = ctx.new_tensor_2d(GGMLType.F32, n_kv, n_tokens, name="mask_swa").set_input()
+        # one mask per attention kind the layers declare (FULL = 0, or a sliding window)
+        masks = {window: ctx.new_tensor_2d(GGMLType.F32, n_kv, n_tokens, name=f"mask_w{window}").set_input()
+                 for window in sorted(set(self.config.layer_windows))}
         batch = BatchInputs(
             tokens=ctx.new_tensor_1d(i32, n_tokens, name="tokens").set_input(),
             positions=ctx.new_tensor_1d(i32, n_tokens, name="positions").set_input(),
             kv_slots=ctx.new_tensor_1d(i32, n_tokens, name="kv_slots").set_input(),
             out_rows=ctx.new_tensor_1d(i32, n_out, name="out_rows").set_input(),
-            masks=masks, n_tokens=n_tokens, n_kv=n_kv)
+            masks=masks, n_tokens=n_tokens, n_kv=n_kv, n_ctx=self.n_ctx)
         logits = self.arch.build(ctx, self.config, self.weights, batch, self.kv)
         if output == "embd":
             # the normed hidden state that the output matmul (n_embd -> n_vocab) reads
@@ -118,7 +124,7 @@ class ModelRunner:
         graph.build_forward_expand(logits)
         graph.allocate(shared=self._memory)
         built = self._graphs[key] = _BuiltGraph(graph, batch, logits, ctx)
-        while len(self._graphs) > MAX_CACHED_GRAPHS:
+        while len(self._graphs) > self.max_cached_graphs:
             self._graphs.popitem(last=False)
         return built
 
@@ -130,11 +136,9 @@ class ModelRunner:
         g.batch.kv_slots.numpy()[:] = pos
         g.batch.out_rows.numpy()[:] = np.arange(n - n_out, n, dtype=np.int32)
         kv_pos = np.arange(g.batch.n_kv, dtype=np.int32)[None, :]
-        visible = kv_pos <= pos[:, None]              # (n, n_kv) causal; unfilled slots are > pos
-        _write_mask(g.batch.masks["causal"], visible)
-        if "swa" in g.batch.masks:
-            visible &= (pos[:, None] - kv_pos) < self.config.n_swa
-            _write_mask(g.batch.masks["swa"], visible)
+        causal = kv_pos <= pos[:, None]               # (n, n_kv); unfilled slots are > pos
+        for window, mask in g.batch.masks.items():
+            _write_mask(mask, causal & ((pos[:, None] - kv_pos) < window) if window else causal)
 
     # ---- evaluation -----------------------------------------------------------------------------
 

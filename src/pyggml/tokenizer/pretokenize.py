@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import regex
 
-from ..arch.config import ModelFormatError
+from ..errors import ModelFormatError
 
 # Env var naming a pre type to use for an unknown tokenizer.ggml.pre (same as the keyword
 # argument pre_tokenizer_fallback of Tokenizer.from_metadata / from_gguf / pyggml.Llama).
