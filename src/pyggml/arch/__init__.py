@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import gemma3, llama
+from . import gemma3, llama, qwen3moe
 from .config import ModelConfig, ModelFormatError
 
-ARCHITECTURES: dict[str, ModuleType] = {"llama": llama, "gemma3": gemma3}
+ARCHITECTURES: dict[str, ModuleType] = {"llama": llama, "gemma3": gemma3, "qwen3moe": qwen3moe}
 
 
 def get_arch(metadata: dict) -> ModuleType:
