@@ -39,13 +39,13 @@ def resident_fraction(buf: mmap.mmap, offset: int, nbytes: int) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", help="a qwen3moe GGUF (default: write the benchmark model)")
-    ap.add_argument("--token", type=int, default=1234)
+    ap.add_argument("--token", type=int, default=123)
     args = ap.parse_args()
     path = args.model
     if path is None:
         sys.path.insert(0, os.path.dirname(__file__))
-        from bench_moe import write_bench_model
-        path = str(write_bench_model("/tmp/pyggml-bench-moe-q8_0.gguf"))
+        from bench_moe import write_bench_model  # noqa: E402
+        path = str(write_bench_model("/tmp/pyggml-bench-moe8-q8_0.gguf"))
 
     with open(path, "rb") as f:
         os.fsync(f.fileno())
