@@ -9,6 +9,8 @@ void pg_compute_forward(const pg_compute_params *p, pg_tensor *node) {
     case PG_OP_DIV: pg_forward_div(p, node); break;
     case PG_OP_SCALE: pg_forward_scale(p, node); break;
     case PG_OP_MUL_MAT: pg_forward_mul_mat(p, node); break;
+    case PG_OP_MUL_MAT_ID: pg_forward_mul_mat_id(p, node); break;
+    case PG_OP_ARGSORT_TOP_K: pg_forward_argsort_top_k(p, node); break;
     case PG_OP_RMS_NORM: pg_forward_rms_norm(p, node); break;
     case PG_OP_NORM: pg_forward_norm(p, node); break;
     case PG_OP_SILU: pg_forward_silu(p, node); break;

@@ -100,6 +100,8 @@ typedef enum {
     PG_OP_FLASH_ATTN_EXT,
     PG_OP_TANH,
     PG_OP_SWIGLU,
+    PG_OP_MUL_MAT_ID,
+    PG_OP_ARGSORT_TOP_K,
     PG_OP_COUNT,
 } pg_op;
 
@@ -150,9 +152,13 @@ typedef struct {
     uint64_t count[PG_OP_COUNT];
 } pg_profile;
 
-/* Runs nodes in order; 0 on success. profile may be NULL. */
+/* Runs nodes in order; 0 on success. profile may be NULL. A node whose inputs are invalid at run
+ * time (e.g. an expert id out of range) stops the run: the result is its PG_ERR_* code and
+ * pg_graph_error_node() gives its index in nodes. -1: no kernels. */
 int pg_graph_compute(pg_threadpool *tp, pg_tensor *const *nodes, int n_nodes, void *work,
                      size_t work_size, pg_profile *profile);
+enum { PG_ERR_INDEX_RANGE = 1 };   /* an index tensor holds a value outside its table */
+int pg_graph_error_node(const pg_threadpool *tp);
 
 /* ---- SIMD path ---- */
 const char *pg_system_info(void);   /* "AVX = 1 | AVX2 = 1 | ... | SIMD = avx2" */

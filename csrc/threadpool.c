@@ -45,6 +45,8 @@ struct pg_threadpool {
     _Alignas(PG_CACHE_LINE) atomic_int barrier_count;
     _Alignas(PG_CACHE_LINE) atomic_int barrier_gen;
     _Alignas(PG_CACHE_LINE) atomic_llong chunk_next;   /* shared work counter for mul_mat */
+    atomic_int error;              /* first PG_ERR_* a node reported in this job, 0 if none */
+    const pg_tensor *error_node;   /* the node that reported it */
 };
 
 void pg_barrier(const pg_compute_params *p) {
@@ -63,6 +65,17 @@ void pg_barrier(const pg_compute_params *p) {
 }
 
 atomic_llong *pg_threadpool_chunk_counter(pg_threadpool *tp) { return &tp->chunk_next; }
+
+void pg_compute_error(const pg_compute_params *p, const pg_tensor *node, int code) {
+    int none = 0;
+    if (atomic_compare_exchange_strong(&p->tp->error, &none, code)) p->tp->error_node = node;
+}
+
+int pg_graph_error_node(const pg_threadpool *tp) {
+    for (int i = 0; i < tp->job.n_nodes; i++)
+        if (tp->job.nodes[i] == tp->error_node) return i;
+    return -1;
+}
 
 static uint64_t now_ns(void) {
     struct timespec ts;
@@ -92,6 +105,7 @@ static void run_job(pg_threadpool *tp, int ith) {
             job->profile->ns[node->op] += now_ns() - t0;
             job->profile->count[node->op] += 1;
         }
+        if (atomic_load_explicit(&tp->error, memory_order_relaxed)) break;   /* the same for all: set before the barrier */
     }
 }
 
@@ -166,6 +180,8 @@ int pg_graph_compute(pg_threadpool *tp, pg_tensor *const *nodes, int n_nodes, vo
                      size_t work_size, pg_profile *profile) {
     if (!pg_active_kernels) return -1;
     tp->job = (pg_job){nodes, n_nodes, work, work_size, profile};
+    atomic_store(&tp->error, 0);
+    tp->error_node = NULL;
     if (tp->n_threads > 1) {
         pthread_mutex_lock(&tp->mutex);
         atomic_fetch_add_explicit(&tp->job_gen, 1, memory_order_release);
@@ -173,5 +189,5 @@ int pg_graph_compute(pg_threadpool *tp, pg_tensor *const *nodes, int n_nodes, vo
         pthread_mutex_unlock(&tp->mutex);
     }
     run_job(tp, 0);
-    return 0;
+    return atomic_load(&tp->error);
 }

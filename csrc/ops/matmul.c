@@ -28,6 +28,20 @@ static size_t quantized_src1_bytes(const pg_tensor *dst) {
     return pg_row_size(vdt, src1->ne[0]) * (size_t)(src1->ne[1] * src1->ne[2] * src1->ne[3]);
 }
 
+void pg_quantize_src1_rows(const pg_compute_params *p, const pg_tensor *src1, int vdt, char *q) {
+    pg_from_float_fn quantize = p->k->from_float[vdt];
+    const int64_t K = src1->ne[0], M = src1->ne[1], ne12 = src1->ne[2];
+    const size_t row = pg_row_size(vdt, K);
+    int64_t r0, r1;
+    pg_thread_rows(M * ne12 * src1->ne[3], p->ith, p->nth, &r0, &r1);
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t i11 = r % M, i12 = (r / M) % ne12, i13 = r / (M * ne12);
+        const float *x = (const float *)((const char *)src1->data + i11 * src1->nb[1] +
+                                         i12 * src1->nb[2] + i13 * src1->nb[3]);
+        quantize(x, q + r * row, K);
+    }
+}
+
 size_t pg_mul_mat_work_size(const pg_tensor *dst, int n_threads) {
     (void)n_threads;
     size_t n = quantized_src1_bytes(dst);
@@ -45,19 +59,9 @@ void pg_forward_mul_mat(const pg_compute_params *p, pg_tensor *dst) {
     const char *act = src1->data;
     size_t act_row = src1->nb[1], act_b2 = src1->nb[2], act_b3 = src1->nb[3];
     if (vdt != src1->type) {
-        pg_from_float_fn quantize = p->k->from_float[vdt];
         const size_t row = pg_row_size(vdt, K);
-        char *q = p->wdata;
-        const int64_t nrows = M * ne12 * ne13;
-        int64_t r0, r1;
-        pg_thread_rows(nrows, p->ith, p->nth, &r0, &r1);
-        for (int64_t r = r0; r < r1; r++) {
-            int64_t i11 = r % M, i12 = (r / M) % ne12, i13 = r / (M * ne12);
-            const float *x = (const float *)((const char *)src1->data + i11 * src1->nb[1] +
-                                             i12 * src1->nb[2] + i13 * src1->nb[3]);
-            quantize(x, q + r * row, K);
-        }
-        act = q;
+        pg_quantize_src1_rows(p, src1, vdt, p->wdata);
+        act = p->wdata;
         act_row = row;
         act_b2 = row * (size_t)M;
         act_b3 = act_b2 * (size_t)ne12;

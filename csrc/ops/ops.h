@@ -17,6 +17,7 @@
  *   DIAG_MASK_INF   [0] n_past
  *   CONCAT          [0] dim
  *   FLASH_ATTN_EXT  [0] f32 scale, [1] f32 softcap (0 = off)
+ *   ARGSORT_TOP_K   [0] k
  */
 #ifndef PG_OPS_H
 #define PG_OPS_H
@@ -89,6 +90,14 @@ void pg_forward_argmax(const pg_compute_params *p, pg_tensor *dst);
 /* matmul.c */
 void pg_forward_mul_mat(const pg_compute_params *p, pg_tensor *dst);
 size_t pg_mul_mat_work_size(const pg_tensor *dst, int n_threads);
+/* mul_mat's step 1, shared with mul_mat_id: every F32 row of src1 (i11 fastest, then i12, i13)
+ * into q as the partner type vdt, rows split across threads; the caller barriers after */
+void pg_quantize_src1_rows(const pg_compute_params *p, const pg_tensor *src1, int vdt, char *q);
+/* mul_mat_id.c: expert-selecting mul_mat (see the file) */
+void pg_forward_mul_mat_id(const pg_compute_params *p, pg_tensor *dst);
+size_t pg_mul_mat_id_work_size(const pg_tensor *dst, int n_threads);
+/* top_k.c: I32 indices of each row's k largest, largest first */
+void pg_forward_argsort_top_k(const pg_compute_params *p, pg_tensor *dst);
 /* attention.c: fused softmax(scale * q k^T + mask) v per head, F16 or F32 K/V */
 void pg_forward_flash_attn_ext(const pg_compute_params *p, pg_tensor *dst);
 size_t pg_flash_attn_work_size(const pg_tensor *dst, int n_threads);

@@ -43,6 +43,8 @@ cdef extern from "pyggml.h":
         uint64_t count[PG_OP_COUNT]
     int pg_graph_compute(pg_threadpool *tp, pg_tensor *const *nodes, int n_nodes, void *work,
                          size_t work_size, pg_profile *profile) nogil
+    enum: PG_ERR_INDEX_RANGE
+    int pg_graph_error_node(const pg_threadpool *tp) nogil
 
     const char *pg_system_info() nogil
     const char *pg_simd_path() nogil

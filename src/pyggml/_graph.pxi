@@ -174,13 +174,22 @@ cdef class NodeList:
     def compute(self, ThreadPool pool, size_t work_address, size_t work_size, bint profile=False):
         """Runs every node in one C call (GIL released). Returns {op_id: (ns, count)} if profile."""
         cdef pg_profile prof
-        cdef int rc
+        cdef int rc, i
+        cdef pg_tensor *node
         if pool.ptr == NULL:
             raise ValueError("the threadpool is closed")
         memset(&prof, 0, sizeof(prof))
         with nogil:
             rc = pg_graph_compute(pool.ptr, self.nodes, self.n, <void *>work_address, work_size,
                                   &prof if profile else NULL)
+        if rc == PG_ERR_INDEX_RANGE:
+            i = pg_graph_error_node(pool.ptr)
+            node = self.nodes[i]
+            names = [node.src[j].name.decode(errors="replace") if node.src[j] != NULL else ""
+                     for j in range(PG_MAX_SRC)]
+            from .tensor import Op
+            raise IndexError(f"graph node {i} {node.name.decode(errors='replace')!r} ({Op(node.op).name.lower()}): "
+                             f"an index is out of range for its table (sources {[n for n in names if n]})")
         if rc != 0:
             raise RuntimeError(f"graph compute failed (code {rc})")
         if profile:

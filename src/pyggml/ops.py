@@ -184,10 +184,7 @@ def rope_ext(ctx: Context, a: Tensor, pos: Tensor, n_dims: int, mode: int = ROPE
 
 def mul_mat(ctx: Context, a: Tensor, b: Tensor) -> Tensor:
     """a (K, N, …) any type × b (K, M, …) F32 → (N, M, …) F32: result = b · aᵀ in numpy terms."""
-    tr = require_dequantize(a.type)
-    if tr.vec_dot_type is None or not _core.has_kernels(int(a.type))[0] \
-            or not (tr.vec_dot_type == GGMLType.F32 or _core.has_kernels(int(tr.vec_dot_type))[1]):
-        raise UnsupportedTypeError(f"mul_mat: no dot-product kernel for {_desc(a)}")
+    _require_dot_kernel("mul_mat", a)
     _require_f32("mul_mat", b)
     if a.ne[0] != b.ne[0]:
         raise ValueError(f"mul_mat: inner dims differ: {_desc(a)} vs {_desc(b)}")
@@ -197,6 +194,42 @@ def mul_mat(ctx: Context, a: Tensor, b: Tensor) -> Tensor:
         raise ValueError(f"mul_mat: rows must be contiguous: {_desc(a)}, {_desc(b)}")
     ne = (a.ne[1], b.ne[1], b.ne[2], b.ne[3])
     return _result(ctx, Op.MUL_MAT, GGMLType.F32, ne, (a, b), n_dims=max(a.n_dims, b.n_dims, 2))
+
+
+def _require_dot_kernel(op: str, a: Tensor) -> None:
+    tr = require_dequantize(a.type)
+    if tr.vec_dot_type is None or not _core.has_kernels(int(a.type))[0] \
+            or not (tr.vec_dot_type == GGMLType.F32 or _core.has_kernels(int(tr.vec_dot_type))[1]):
+        raise UnsupportedTypeError(f"{op}: no dot-product kernel for {_desc(a)}")
+
+
+def mul_mat_id(ctx: Context, as_: Tensor, b: Tensor, ids: Tensor) -> Tensor:
+    """Per (slot, token), mul_mat with the expert ids[token][slot] of a stack (ggml's mul_mat_id).
+    as_ (K, N, n_expert) any type; b (K, n_used or 1, n_tokens) F32; ids (n_used, n_tokens) I32
+    → (N, n_used, n_tokens) F32: out[t][s] = as_[ids[t][s]] · b[t][s % b.ne1]. Only the chosen
+    experts are read. An id outside [0, n_expert) fails the graph's compute with IndexError."""
+    _require_dot_kernel("mul_mat_id", as_)
+    _require_f32("mul_mat_id", b)
+    if ids.type != GGMLType.I32 or ids.ne[2] != 1 or ids.ne[3] != 1:
+        raise ValueError(f"mul_mat_id: ids {_desc(ids)} must be I32 (n_used, n_tokens)")
+    n_used, n_tokens = ids.ne[0], ids.ne[1]
+    if as_.ne[3] != 1 or as_.nb[0] != traits(as_.type).type_size:
+        raise ValueError(f"mul_mat_id: experts {_desc(as_)} must be 3-D (K, N, n_expert) with contiguous rows")
+    if b.ne[0] != as_.ne[0] or b.ne[1] not in (1, n_used) or b.ne[2] != n_tokens or b.ne[3] != 1:
+        raise ValueError(f"mul_mat_id: activations {_desc(b)} must be (K={as_.ne[0]}, {n_used} or 1, "
+                         f"{n_tokens}) for experts {_desc(as_)} and ids {_desc(ids)}")
+    if b.nb[0] != 4:
+        raise ValueError(f"mul_mat_id: activation rows must be contiguous: {_desc(b)}")
+    return _result(ctx, Op.MUL_MAT_ID, GGMLType.F32, (as_.ne[1], n_used, n_tokens), (as_, b, ids), n_dims=3)
+
+
+def argsort_top_k(ctx: Context, a: Tensor, k: int) -> Tensor:
+    """I32 indices of the k largest values of each row of a, largest first (ties: lower index
+    first; NaN never chosen, -1 where a row has fewer than k other values): (k, a.ne1, …)."""
+    _require_f32("argsort_top_k", a)
+    if not 1 <= k <= a.ne[0]:
+        raise ValueError(f"argsort_top_k: k={k} must be in 1..{a.ne[0]} for {_desc(a)}")
+    return _result(ctx, Op.ARGSORT_TOP_K, GGMLType.I32, (k,) + tuple(a.ne[1:]), (a,), [int(k)], n_dims=a.n_dims)
 
 
 def get_rows(ctx: Context, a: Tensor, ids: Tensor) -> Tensor:

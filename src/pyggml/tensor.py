@@ -49,6 +49,8 @@ class Op(enum.IntEnum):
     FLASH_ATTN_EXT = 27
     TANH = 28
     SWIGLU = 29
+    MUL_MAT_ID = 30
+    ARGSORT_TOP_K = 31
 
 
 # ops whose result shares its source's data (no compute, no buffer of their own)

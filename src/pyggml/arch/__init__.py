@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import gemma2, gemma3, gpt2, llama, phi3, qwen2, qwen3
+from . import gemma2, gemma3, gpt2, llama, phi3, qwen2, qwen3, qwen3moe
 from .config import ModelConfig, ModelFormatError
 
 ARCHITECTURES: dict[str, ModuleType] = {
     "llama": llama, "qwen2": qwen2, "qwen3": qwen3, "phi3": phi3, "gemma2": gemma2, "gemma3": gemma3, "gpt2": gpt2,
+    "qwen3moe": qwen3moe,
 }
 
 
