@@ -28,3 +28,46 @@ def model_path():
         return cache[name]
 
     return get
+
+
+# ---- SIMD paths ------------------------------------------------------------------------------
+# Every path of this platform's registry (csrc/cpu_features.c), parents first. A path this CPU or
+# build lacks is not dropped: its tests are skipped with a reason naming it, so a machine without
+# AVX-512 (or AMX) says so in the test report instead of passing silently.
+def _platform_simd_paths():
+    import platform
+
+    import pyggml
+
+    x86 = platform.machine().lower() in ("x86_64", "amd64")
+    other_platform = ("neon",) if x86 else ("avx2", "avx512", "amx")
+    available = set(pyggml.available_simd_paths())
+    params = []
+    for name in pyggml._core.known_simd_paths():
+        if name in other_platform:
+            continue
+        if name in available:
+            params.append(pytest.param(name, id=name))
+        else:
+            try:
+                pyggml.set_simd_path(name)
+                reason = "unavailable"
+            except ValueError as e:
+                reason = str(e)
+            params.append(pytest.param(name, id=name, marks=pytest.mark.skip(reason=f"SIMD path {name}: {reason}")))
+    pyggml.set_simd_path(pyggml._core.best_simd_path())
+    return params
+
+
+SIMD_PATHS = _platform_simd_paths()
+
+
+@pytest.fixture(params=SIMD_PATHS)
+def simd_path(request):
+    """Each SIMD path this platform knows, made active for the test (restored after)."""
+    import pyggml
+
+    before = pyggml.simd_path()
+    pyggml.set_simd_path(request.param)
+    yield request.param
+    pyggml.set_simd_path(before)

@@ -45,6 +45,8 @@ def test_native_harness():
     features = dict(item.split(" = ") for item in pyggml.system_info().split(" | "))
     if all(features.get(f) == "1" for f in ("AVX2", "FMA", "F16C")):
         assert "path avx2" in stdout, "the AVX2 kernels were not tested although this CPU has AVX2"
+    for path in pyggml.available_simd_paths():
+        assert f"path {path}\n" in stdout, f"the {path} kernels were not tested although this CPU has them"
 
 
 def test_neon_harness_under_qemu():

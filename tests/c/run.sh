@@ -4,7 +4,8 @@
 #
 #   tests/c/run.sh [native|arm|all]      (default: all)
 #
-# native  host gcc -O2; arch/x86 files get -mavx2 -mfma -mf16c (arch/arm on an aarch64 host).
+# native  host gcc -O2; arch/x86 files get -mavx2 -mfma -mf16c, arch/x86_512 also AVX-512 + VNNI
+#         (arch/arm on an aarch64 host).
 # arm     aarch64-linux-gnu-gcc -O2 -static -march=armv8-a (the dotprod kernels enable the
 #         extension themselves), run under qemu-aarch64 twice: -cpu max (has dotprod) and
 #         -cpu cortex-a53 (ARMv8.0, no dotprod: the vmull fallback is the one chosen).
@@ -25,10 +26,11 @@ failed=0
 build() {
     local name="$1" cc="$2" isa="$3"; shift 3
     local out="$work/$name" define base_flags arch_flags
+    local avx512_flags="-mavx512f -mavx512dq -mavx512bw -mavx512vl -mavx512vnni"
     mkdir -p "$out/obj"
     base_flags=(-O2 -std=gnu11 -Wall -Wno-unused-function -I"$root/csrc")
     case "$isa" in
-        x86) define=-DPG_HAVE_X86_KERNELS=1; arch_flags=(-mavx2 -mfma -mf16c) ;;
+        x86) define="-DPG_HAVE_X86_KERNELS=1 -DPG_HAVE_X86_512_KERNELS=1"; arch_flags=(-mavx2 -mfma -mf16c) ;;
         arm) define=-DPG_HAVE_ARM_KERNELS=1; arch_flags=(-march=armv8-a); base_flags+=(-march=armv8-a) ;;
         *) define=""; arch_flags=() ;;
     esac
@@ -40,6 +42,11 @@ build() {
         if [ -d "$root/csrc/arch/$isa" ]; then
             find "$root/csrc/arch/$isa" -name '*.c' | sort | while read -r src; do
                 printf '%s\0' "$cc ${base_flags[*]} ${arch_flags[*]} $define -c $src -o $out/obj/$(echo "${src#$root/}" | tr / _).o"
+            done
+        fi
+        if [ "$isa" = x86 ]; then  # AVX-512 sources: their own flags, chosen at run time
+            find "$root/csrc/arch/x86_512" -name '*.c' | sort | while read -r src; do
+                printf '%s\0' "$cc ${base_flags[*]} ${arch_flags[*]} $avx512_flags $define -c $src -o $out/obj/$(echo "${src#$root/}" | tr / _).o"
             done
         fi
     } | xargs -0 -P "$jobs" -I{} sh -c '{}'
