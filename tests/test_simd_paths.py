@@ -70,5 +70,5 @@ def test_avx512_replaces_kernels_where_available():
     if "avx512" not in pyggml.available_simd_paths():
         pytest.skip(f"SIMD path avx512 not available here ({pyggml.system_info()})")
     child, parent = _core.simd_path_dot_kernels("avx512"), _core.simd_path_dot_kernels("avx2")
-    replaced = [t for t in child if child[t][0] != parent[t][0]]
+    replaced = [t for t in child if child[t] != parent[t] and any(child[t])]
     assert replaced, "the avx512 path replaces no dot kernel"
