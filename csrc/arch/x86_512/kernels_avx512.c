@@ -5,4 +5,5 @@
 void pg_kernels_fill_avx512(pg_kernels *k) {
     k->path = "avx512";
     pg_fill_avx512_tile_vnni(k);
+    pg_fill_avx512_tile_q4_0_vnni(k);
 }
