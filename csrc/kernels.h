@@ -125,6 +125,7 @@ void pg_fill_neon_rope(pg_kernels *k);      /* csrc/arch/arm/rope_neon.c */
 void pg_fill_avx512_tile_vnni(pg_kernels *k); /* csrc/arch/x86_512/tile_vnni.c */
 void pg_fill_avx512_tile_q4_0_vnni(pg_kernels *k); /* csrc/arch/x86_512/tile_q4_0_vnni.c */
 void pg_fill_avx512_q6k_batch_vnni(pg_kernels *k); /* csrc/arch/x86_512/q6k_batch_vnni.c */
+void pg_fill_avx512_tile_k_vnni(pg_kernels *k);    /* csrc/arch/x86_512/tile_k_vnni.c */
 
 /* The tile of k for a weight type: k->vec_dot_tile[type], or a loop over k->vec_dot[type]
  * where the path has no tile kernel (csrc/ops/vec_dot_tile.c). Same contract as the fn type. */

@@ -7,4 +7,5 @@ void pg_kernels_fill_avx512(pg_kernels *k) {
     pg_fill_avx512_tile_vnni(k);
     pg_fill_avx512_tile_q4_0_vnni(k);
     pg_fill_avx512_q6k_batch_vnni(k);
+    pg_fill_avx512_tile_k_vnni(k);
 }
