@@ -71,3 +71,14 @@ def simd_path(request):
     pyggml.set_simd_path(request.param)
     yield request.param
     pyggml.set_simd_path(before)
+
+
+def _no_hypothesis_deadline() -> None:
+    """Property tests judge results, never wall time: a loaded machine must not fail them."""
+    from hypothesis import settings
+
+    settings.register_profile("pyggml", deadline=None)
+    settings.load_profile("pyggml")
+
+
+_no_hypothesis_deadline()
