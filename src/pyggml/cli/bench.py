@@ -6,7 +6,8 @@
 pp<P>: one prompt of P tokens evaluated after the cache holds -d tokens (0: empty); tg<N>: N tokens
 decoded one at a time after that (llama-bench's "pp512 @ d4096"). The depth is filled once per row,
 untimed, and rewound to before each run. -ctk: the KV cache type. --simd: each row timed once per
-SIMD path, in one process (the backend column names the path). t/s is mean ± sd over -r repetitions (after one warm-up run). With
+SIMD path in one process, the paths taking turns within every repetition (the backend column
+names the path). t/s is mean ± sd over -r repetitions (after one warm-up run). With
 --vs-llama-cpp (only when llama-cpp-python's `llama_cpp` is importable; never a dependency) each
 row is timed again for llama.cpp through the same harness right after pyggml, and the ratio
 pyggml / llama.cpp is printed. --profile prints pyggml's time per op type, per prompt batch and per decoded token."""
@@ -115,17 +116,21 @@ class LlamaCppEngine:
         self.llm.close()
 
 
-def _time_runs(prepare, fn, reps: int) -> list[float]:
-    """Seconds of fn per run; prepare (untimed) before each, one warm-up run first (it builds and
-    caches the graphs and faults in the mmapped weights)."""
-    prepare()
-    fn()
-    out = []
-    for _ in range(reps):
-        prepare()
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
+def _time_runs(prepare, fn, reps: int, paths=(None,)) -> dict:
+    """{SIMD path: seconds of fn per run}; prepare (untimed) before each run, one warm-up run per
+    path first (it builds and caches the graphs and faults in the mmapped weights). Every
+    repetition runs each path in turn (None: leave the path alone), so the drift of a shared
+    machine's load hits all paths alike."""
+    out = {p: [] for p in paths}
+    for rep in range(reps + 1):
+        for p in paths:
+            if p is not None:
+                set_simd_path(p)
+            prepare()
+            t0 = time.perf_counter()
+            fn()
+            if rep:
+                out[p].append(time.perf_counter() - t0)
     return out
 
 
@@ -135,7 +140,8 @@ def _rate(n_tokens: int, seconds: list[float]) -> tuple[float, float]:
 
 
 def bench_engine(engine_cls, path: str, threads: int, n_prompt: int, n_gen: int, reps: int, depth: int = 0,
-                 kv_type: str = "f16"):
+                 kv_type: str = "f16", paths=(None,)) -> dict:
+    """{SIMD path: {test: (t/s mean, sd)}} for one engine on one file (paths: see _time_runs)."""
     rng = np.random.default_rng(1234)
     engine = engine_cls(path, threads, depth + max(n_prompt, n_gen) + 8, kv_type)
     try:
@@ -144,12 +150,14 @@ def bench_engine(engine_cls, path: str, threads: int, n_prompt: int, n_gen: int,
         engine.fill(context)
         at = f" @ d{depth}" if depth else ""
         rewind = lambda: engine.rewind(depth)  # noqa: E731
-        results = {}
+        results = {p: {} for p in paths}
         if n_prompt:
-            results[f"pp{n_prompt}{at}"] = _rate(n_prompt, _time_runs(rewind, lambda: engine.prompt(tokens), reps))
+            for p, secs in _time_runs(rewind, lambda: engine.prompt(tokens), reps, paths).items():
+                results[p][f"pp{n_prompt}{at}"] = _rate(n_prompt, secs)
         if n_gen:
             first = tokens[0] if tokens else 1
-            results[f"tg{n_gen}{at}"] = _rate(n_gen, _time_runs(rewind, lambda: engine.decode(first, n_gen), reps))
+            for p, secs in _time_runs(rewind, lambda: engine.decode(first, n_gen), reps, paths).items():
+                results[p][f"tg{n_gen}{at}"] = _rate(n_gen, secs)
         return results
     finally:
         engine.close()
@@ -283,16 +291,15 @@ def main(argv: list[str] | None = None) -> int:
         for t in threads:
             for n_prompt, n_gen, depth in [(p, n, d) for d in depths for p, n in tests]:
                 theirs = (bench_engine(LlamaCppEngine, path, t, n_prompt, n_gen, args.repetitions, depth,
-                                       args.cache_type_k) if args.vs_llama_cpp else {})
+                                       args.cache_type_k)[None] if args.vs_llama_cpp else {})
+                before = simd_path()
+                try:
+                    ours = bench_engine(PyggmlEngine, path, t, n_prompt, n_gen, args.repetitions, depth,
+                                        args.cache_type_k, paths)
+                finally:
+                    set_simd_path(before)
                 for simd in paths:
-                    before = simd_path()
-                    set_simd_path(simd)
-                    try:
-                        ours = bench_engine(PyggmlEngine, path, t, n_prompt, n_gen, args.repetitions, depth,
-                                            args.cache_type_k)
-                    finally:
-                        set_simd_path(before)
-                    for test, (mean, sd) in ours.items():
+                    for test, (mean, sd) in ours[simd].items():
                         ref = theirs.get(test)
                         rows.append(Row(name, size, params, f"CPU {simd}", t, test, mean, sd,
                                         ref[0] if ref else None, ref[1] if ref else None))
