@@ -2,7 +2,7 @@
 # The C kernel harness: builds every tests/c/test_*.c as its own program, linked with all of
 # csrc/**/*.c (only the arch/ directory of the target ISA), without Python, and runs it.
 #
-#   tests/c/run.sh [native|arm|all]      (default: all)
+#   tests/c/run.sh [native|arm|all|x86-avx2]      (default: all)
 #
 # native  host gcc -O2; arch/x86 files get -mavx2 -mfma -mf16c, arch/x86_512 also AVX-512 + VNNI
 #         (arch/arm on an aarch64 host).
@@ -10,11 +10,13 @@
 #         extension themselves), run under qemu-aarch64 twice: -cpu max (has dotprod) and
 #         -cpu cortex-a53 (ARMv8.0, no dotprod: the vmull fallback is the one chosen).
 #         "all" skips this part with a note when the tools are missing; "arm" fails (status 2).
+# x86-avx2  the native x86-64 build run under qemu-x86_64 -cpu Haswell (AVX2, no AVX-512): the
+#         avx512 path must report itself unavailable and everything else pass (not part of "all").
 # Each program prints "N passed, N failed" and exits non-zero on failure; so does this script.
 set -euo pipefail
 
 mode="${1:-all}"
-case "$mode" in native|arm|all) ;; *) echo "usage: $0 [native|arm|all]" >&2; exit 64 ;; esac
+case "$mode" in native|arm|all|x86-avx2) ;; *) echo "usage: $0 [native|arm|all|x86-avx2]" >&2; exit 64 ;; esac
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/pg-ctests.XXXXXX")"
@@ -66,6 +68,16 @@ run_all() {
         fi
     done
 }
+
+if [ "$mode" = x86-avx2 ]; then
+    if [ "$(uname -m)" != x86_64 ] || ! command -v qemu-x86_64 >/dev/null; then
+        echo "x86-avx2: needs an x86-64 host with qemu-x86_64 (apt-get install qemu-user)" >&2
+        exit 2
+    fi
+    build native "${CC:-gcc}" x86
+    run_all native "x86-64 qemu -cpu Haswell" qemu-x86_64 -cpu Haswell
+    exit "$failed"
+fi
 
 if [ "$mode" != arm ]; then
     case "$(uname -m)" in

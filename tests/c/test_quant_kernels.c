@@ -292,7 +292,7 @@ static void test_path(const pg_kernels *k, const pg_kernels *scalar) {
 }
 
 int main(void) {
-    static pg_kernels scalar, simd;
+    static pg_kernels scalar;
     rand_seed(20240607);
     pg_kernels_fill_scalar(&scalar);
     test_path(&scalar, &scalar);
@@ -307,6 +307,7 @@ int main(void) {
                    pg_simd_path_needs(X86_PATHS[i]));
     }
 #elif defined(__aarch64__)
+    static pg_kernels simd;
     simd = scalar;
     pg_kernels_fill_neon(&simd);
     printf("neon int8 dot flavour chosen for this CPU: %s\n", pg_cpu_has_arm_dotprod() ? "dotprod" : "widen");
