@@ -228,6 +228,11 @@ int pg_set_simd_path(const char *name) {
     return 0;
 }
 
+int pg_simd_path_built(const char *name) {
+    const int i = path_index(name);
+    return i >= 0 && PATHS[i].available != NULL;
+}
+
 const char *pg_simd_path_needs(const char *name) {
     const int i = path_index(name);
     return i < 0 ? "a known path name" : PATHS[i].needs;

@@ -139,7 +139,9 @@ const pg_kernels *pg_simd_path_kernels(const char *name);
 /* Comma-separated path names: every known one / the ones this CPU and build can run. */
 const char *pg_simd_paths_known(void);
 const char *pg_simd_paths_available(void);
-/* What a path needs (for the error naming a missing path). */
+/* 1 if this build has the path's kernels (known paths of another platform, or without kernels
+ * yet such as amx, are not built); what a path needs (for the error naming a missing path). */
+int pg_simd_path_built(const char *name);
 const char *pg_simd_path_needs(const char *name);
 int pg_cpu_has_arm_dotprod(void);
 

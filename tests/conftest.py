@@ -31,21 +31,16 @@ def model_path():
 
 
 # ---- SIMD paths ------------------------------------------------------------------------------
-# Every path of this platform's registry (csrc/cpu_features.c), parents first. A path this CPU or
-# build lacks is not dropped: its tests are skipped with a reason naming it, so a machine without
-# AVX-512 (or AMX) says so in the test report instead of passing silently.
+# Every path this build has kernels for (csrc/cpu_features.c's registry), parents first. A path
+# this CPU lacks is not dropped: its tests are skipped with a reason naming it, so a machine
+# without AVX-512 says so in the test report instead of passing silently. (Paths with no kernels
+# in this build, e.g. amx, are named once by tests/test_simd_paths.py.)
 def _platform_simd_paths():
-    import platform
-
     import pyggml
 
-    x86 = platform.machine().lower() in ("x86_64", "amd64")
-    other_platform = ("neon",) if x86 else ("avx2", "avx512", "amx")
     available = set(pyggml.available_simd_paths())
     params = []
-    for name in pyggml._core.known_simd_paths():
-        if name in other_platform:
-            continue
+    for name in pyggml._core.built_simd_paths():
         if name in available:
             params.append(pytest.param(name, id=name))
         else:

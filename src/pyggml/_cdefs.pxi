@@ -79,6 +79,7 @@ cdef extern from "kernels.h":
     const char *pg_simd_paths_known() nogil
     const char *pg_simd_paths_available() nogil
     const char *pg_simd_path_needs(const char *name) nogil
+    int pg_simd_path_built(const char *name) nogil
     const pg_kernels *pg_simd_path_kernels(const char *name) nogil
     void pg_vec_dot_tile(const pg_kernels *k, int type, int n, float *s, size_t bs, const void *x,
                          size_t bx, const void *y, size_t by, int nr, int nc) nogil

@@ -19,6 +19,11 @@ def known_simd_paths():
     return pg_simd_paths_known().decode().split(",")
 
 
+def built_simd_paths():
+    """The paths this build has kernels for (available or not on this CPU), parents first."""
+    return [p for p in known_simd_paths() if pg_simd_path_built(p.encode())]
+
+
 def available_simd_paths():
     """The paths this CPU and build can run, parents first (always starts with 'scalar')."""
     return pg_simd_paths_available().decode().split(",")
