@@ -3,7 +3,8 @@
  *   _ref    portable ground truth (csrc/quants/, csrc/ops/vec_ref.c), never dispatched to directly
  *           unless the scalar path is documented to be the ref itself;
  *   scalar  baseline C, the "scalar" path;
- *   avx2 / neon in csrc/arch/x86, csrc/arch/arm.
+ *   avx2 / neon in csrc/arch/x86, csrc/arch/arm; avx512 (+VNNI) in csrc/arch/x86_512, over avx2.
+ * The paths and their parents are registered in csrc/cpu_features.c.
  * Naming: pg_vec_dot_<weight>_<activation>_<path>, pg_quantize_row_<type>_<path>. */
 #ifndef PG_KERNELS_H
 #define PG_KERNELS_H
@@ -48,7 +49,7 @@ extern const pg_type_traits pg_type_traits_table[PG_TYPE_COUNT];
 
 /* The dispatched kernels of one SIMD path. */
 typedef struct {
-    const char *path;                          /* "scalar", "avx2", "neon" */
+    const char *path;                          /* "scalar", "avx2", "avx512", "neon" */
     /* per type: quant family (csrc/quants, arch/{x86,arm}/quants_*.c) */
     pg_vec_dot_fn vec_dot[PG_TYPE_COUNT];      /* indexed by weight type */
     /* tiles of vec_dot (csrc/arch/x86/tile_avx2*.c); NULL where a path has none: then
@@ -99,10 +100,11 @@ typedef struct {
 /* The active table. Valid after pg_kernels_init(); never NULL afterwards. */
 extern const pg_kernels *pg_active_kernels;
 
-/* Each path fills a table: scalar fills every entry it can; an ISA path starts from the
- * scalar table and overrides what it accelerates. */
+/* Each path fills a table: scalar fills every entry it can; an ISA path starts from a copy of
+ * its parent's filled table (cpu_features.c) and overrides what it accelerates. */
 void pg_kernels_fill_scalar(pg_kernels *k);
 void pg_kernels_fill_avx2(pg_kernels *k);   /* only linked on x86 */
+void pg_kernels_fill_avx512(pg_kernels *k); /* only linked on x86 (csrc/arch/x86_512) */
 void pg_kernels_fill_neon(pg_kernels *k);   /* only linked on aarch64 */
 /* The per-family parts those call. */
 void pg_fill_scalar_quant(pg_kernels *k);   /* csrc/quants/scalar_table.c */
@@ -120,6 +122,10 @@ void pg_fill_avx2_rope(pg_kernels *k);      /* csrc/arch/x86/rope_avx2.c */
 void pg_fill_avx2_pv(pg_kernels *k);        /* csrc/arch/x86/pv_avx2.c */
 void pg_fill_avx2_float_tile(pg_kernels *k); /* csrc/arch/x86/tile_float_avx2.c */
 void pg_fill_neon_rope(pg_kernels *k);      /* csrc/arch/arm/rope_neon.c */
+void pg_fill_avx512_tile_vnni(pg_kernels *k); /* csrc/arch/x86_512/tile_vnni.c */
+void pg_fill_avx512_tile_q4_0_vnni(pg_kernels *k); /* csrc/arch/x86_512/tile_q4_0_vnni.c */
+void pg_fill_avx512_q6k_batch_vnni(pg_kernels *k); /* csrc/arch/x86_512/q6k_batch_vnni.c */
+void pg_fill_avx512_tile_k_vnni(pg_kernels *k);    /* csrc/arch/x86_512/tile_k_vnni.c */
 
 /* The tile of k for a weight type: k->vec_dot_tile[type], or a loop over k->vec_dot[type]
  * where the path has no tile kernel (csrc/ops/vec_dot_tile.c). Same contract as the fn type. */
@@ -128,6 +134,15 @@ void pg_vec_dot_tile(const pg_kernels *k, int type, int n, float *s, size_t bs, 
 
 /* Best path this CPU supports; 1 if the aarch64 CPU has the dotprod extension. */
 const char *pg_best_simd_path(void);
+/* The filled table of a path, NULL if unknown or unavailable here (the C harness's way in). */
+const pg_kernels *pg_simd_path_kernels(const char *name);
+/* Comma-separated path names: every known one / the ones this CPU and build can run. */
+const char *pg_simd_paths_known(void);
+const char *pg_simd_paths_available(void);
+/* 1 if this build has the path's kernels (known paths of another platform, or without kernels
+ * yet such as amx, are not built); what a path needs (for the error naming a missing path). */
+int pg_simd_path_built(const char *name);
+const char *pg_simd_path_needs(const char *name);
 int pg_cpu_has_arm_dotprod(void);
 
 /* F16 <-> F32 scalar conversions (exact, round-to-nearest-even). */

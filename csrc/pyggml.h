@@ -162,7 +162,7 @@ int pg_graph_error_node(const pg_threadpool *tp);
 
 /* ---- SIMD path ---- */
 const char *pg_system_info(void);   /* "AVX = 1 | AVX2 = 1 | ... | SIMD = avx2" */
-const char *pg_simd_path(void);     /* "scalar", "avx2" or "neon" */
+const char *pg_simd_path(void);     /* "scalar", "avx2", "avx512" or "neon" */
 /* Select a path by name; returns 0, or -1 if the CPU lacks it, -2 if the name is unknown. */
 int pg_set_simd_path(const char *name);
 

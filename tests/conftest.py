@@ -30,6 +30,44 @@ def model_path():
     return get
 
 
+# ---- SIMD paths ------------------------------------------------------------------------------
+# Every path this build has kernels for (csrc/cpu_features.c's registry), parents first. A path
+# this CPU lacks is not dropped: its tests are skipped with a reason naming it, so a machine
+# without AVX-512 says so in the test report instead of passing silently. (Paths with no kernels
+# in this build, e.g. amx, are named once by tests/test_simd_paths.py.)
+def _platform_simd_paths():
+    import pyggml
+
+    available = set(pyggml.available_simd_paths())
+    params = []
+    for name in pyggml._core.built_simd_paths():
+        if name in available:
+            params.append(pytest.param(name, id=name))
+        else:
+            try:
+                pyggml.set_simd_path(name)
+                reason = "unavailable"
+            except ValueError as e:
+                reason = str(e)
+            params.append(pytest.param(name, id=name, marks=pytest.mark.skip(reason=f"SIMD path {name}: {reason}")))
+    pyggml.set_simd_path(pyggml._core.best_simd_path())
+    return params
+
+
+SIMD_PATHS = _platform_simd_paths()
+
+
+@pytest.fixture(params=SIMD_PATHS)
+def simd_path(request):
+    """Each SIMD path this platform knows, made active for the test (restored after)."""
+    import pyggml
+
+    before = pyggml.simd_path()
+    pyggml.set_simd_path(request.param)
+    yield request.param
+    pyggml.set_simd_path(before)
+
+
 def _no_hypothesis_deadline() -> None:
     """Property tests judge results, never wall time: a loaded machine must not fail them."""
     from hypothesis import settings

@@ -43,7 +43,23 @@ def test_markdown_table(smollm):
                         lines[2]), lines[2]
 
 
-@pytest.mark.parametrize("args", [("-t", "0"), ("-r", "0"), ("-p", "x"), ("-m", "/no/such.gguf")])
+def test_depth_kv_type_and_every_simd_path(smollm):
+    """-d: rows at depth named like llama-bench's; --simd all: one row per available path, in one run."""
+    import pyggml
+
+    paths = pyggml.available_simd_paths()
+    r = bench("-m", smollm, "-p", 8, "-n", 2, "-t", 1, "-r", 1, "-d", "0,16", "-ctk", "f32", "--simd", "all",
+              "-o", "json")
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    got = [(row["test"], row["backend"]) for row in rows]
+    want = [(test, f"CPU {p}") for test in ("pp8", "tg2", "pp8 @ d16", "tg2 @ d16") for p in paths]
+    assert got == want
+    assert all(row["ts_mean"] > 0 for row in rows)
+
+
+@pytest.mark.parametrize("args", [("-t", "0"), ("-r", "0"), ("-p", "x"), ("-m", "/no/such.gguf"), ("-d", "-1"),
+                                  ("-ctk", "q9_9"), ("--simd", "avx2,sse9")])
 def test_bad_arguments_exit_2(smollm, args):
     argv = ["-m", smollm, "-p", "8", "-n", "0", *args]
     r = bench(*argv)

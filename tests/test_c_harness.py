@@ -3,10 +3,13 @@ Python and run natively (scalar + AVX2 against the _ref kernels on x86), then cr
 aarch64 and run under qemu (NEON, both int8 flavours, against _ref).
 
 The NEON run needs aarch64-linux-gnu-gcc and qemu-aarch64. Without them it is skipped locally,
-but fails in CI (CI=true): there the qemu run is the proof that the NEON kernels are right."""
+but fails in CI (CI=true): there the qemu run is the proof that the NEON kernels are right.
+Likewise the x86-64 build under qemu-x86_64 -cpu Haswell (AVX2, no AVX-512) proves that a CPU
+without AVX-512 runs: the avx512 path reports itself unavailable, everything else passes."""
 from __future__ import annotations
 
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -45,6 +48,8 @@ def test_native_harness():
     features = dict(item.split(" = ") for item in pyggml.system_info().split(" | "))
     if all(features.get(f) == "1" for f in ("AVX2", "FMA", "F16C")):
         assert "path avx2" in stdout, "the AVX2 kernels were not tested although this CPU has AVX2"
+    for path in pyggml.available_simd_paths():
+        assert f"path {path}\n" in stdout, f"the {path} kernels were not tested although this CPU has them"
 
 
 def test_neon_harness_under_qemu():
@@ -59,3 +64,17 @@ def test_neon_harness_under_qemu():
     assert "flavour chosen for this CPU: dotprod" in stdout, "-cpu max should select the dotprod kernels"
     assert "flavour chosen for this CPU: widen" in stdout, "cortex-a53 (no dotprod) should select the fallback"
     assert "path neon-widen" in stdout
+
+
+def test_x86_harness_without_avx512_under_qemu():
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("the no-AVX-512 run is for x86-64 hosts")
+    if shutil.which("qemu-x86_64") is None:
+        message = "qemu-x86_64 not installed (apt-get install qemu-user)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI must run the x86 harness on a CPU without AVX-512: {message}")
+        pytest.skip(message)
+    stdout = _run("x86-avx2")
+    _assert_summaries(stdout, runs=1)
+    assert "path avx2\n" in stdout, "qemu's Haswell should run the AVX2 kernels"
+    assert "note: path avx512 not available here" in stdout, "qemu's Haswell has no AVX-512: avx512 must say so"

@@ -142,11 +142,9 @@ def test_two_threadpools_in_one_process():
         gf.compute(pool=p1)
 
 
-@pytest.mark.parametrize("path", sorted({"scalar", pyggml._core.best_simd_path()}))
 @pytest.mark.parametrize("n_threads", [1, 3])
-def test_swiglu_equals_silu_then_mul_bitwise(path, n_threads):
+def test_swiglu_equals_silu_then_mul_bitwise(simd_path, n_threads):
     """The fused gated-FFN op gives exactly mul(silu(x), g); odd row length exercises the tail."""
-    pyggml.set_simd_path(path)
     try:
         rng = np.random.default_rng(5)
         ctx = pyggml.Context(1 << 22)

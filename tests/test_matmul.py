@@ -16,7 +16,10 @@ from pyggml.types import traits
 
 WEIGHT_TYPES = [T.F32, T.F16, T.BF16, T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1, T.Q8_0,
                 T.Q2_K, T.Q3_K, T.Q4_K, T.Q5_K, T.Q6_K]
-PATHS = sorted({"scalar", pyggml._core.best_simd_path()})
+@pytest.fixture
+def path(simd_path):
+    """The SIMD path under test (tests/conftest.py: every path of this platform)."""
+    return simd_path
 
 
 def _weights(wtype, n_out, k, rng):
@@ -38,7 +41,6 @@ def _mul_mat(raw, wtype, k, n_out, acts, n_threads):
     return out.numpy().copy()
 
 
-@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("wtype", WEIGHT_TYPES, ids=lambda t: t.name)
 @pytest.mark.parametrize("m", [1, 5, 19])
 @pytest.mark.parametrize("n_threads", [1, 2, 3])

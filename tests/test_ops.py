@@ -15,7 +15,10 @@ import pyggml
 from pyggml import GGMLType as T
 from pyggml import _core, ops
 
-PATHS = sorted({"scalar", _core.best_simd_path()})
+@pytest.fixture
+def path(simd_path):
+    """The SIMD path under test (tests/conftest.py: every path of this platform)."""
+    return simd_path
 THREADS = (1, 2, 3)
 LAYOUTS = ("contiguous", "permuted", "transposed")
 SWAPPED_DIMS = {"permuted": (1, 2), "transposed": (0, 1)}
@@ -82,7 +85,7 @@ def grid(layouts=LAYOUTS):
     def wrap(fn):
         fn = pytest.mark.parametrize("layout", layouts)(fn)
         fn = pytest.mark.parametrize("n_threads", THREADS)(fn)
-        return pytest.mark.parametrize("path", PATHS)(fn)
+        return fn  # path: the fixture above
     return wrap
 
 
@@ -550,7 +553,6 @@ def test_flash_attn_ext(case, path, n_threads, layout):
 
 # ---- in place ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("path", PATHS)
 def test_elementwise_chain_in_place(path):
     """The allocator runs element-wise ops over their dying source: same results."""
     pyggml.set_simd_path(path)

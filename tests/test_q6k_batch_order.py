@@ -16,7 +16,7 @@ from pyggml import GGMLType as T
 from pyggml import ops
 from pyggml.quants import quantize, quantize_row_activation, vec_dot
 
-pytestmark = pytest.mark.skipif(pyggml._core.best_simd_path() != "avx2",
+pytestmark = pytest.mark.skipif("avx2" not in pyggml.available_simd_paths(),
                                 reason="llama.cpp's orders are followed by the AVX2 path only")
 
 Q6_K_BYTES, Q8_K_BYTES, QK = 210, 292, 256

@@ -32,15 +32,6 @@ K_WEIGHTS = [G.Q2_K, G.Q3_K, G.Q4_K, G.Q5_K, G.Q6_K]
 WEIGHTS = EXACT_QUANT + K_WEIGHTS
 ALL_TYPES = WEIGHTS + [G.Q8_1, G.Q8_K]
 ACTIVATIONS = [G.F32, G.F16, G.BF16, G.Q8_0, G.Q8_1, G.Q8_K]
-PATHS = sorted({"scalar", _core.best_simd_path()})
-
-
-@pytest.fixture(params=PATHS)
-def simd_path(request):
-    before = pyggml.simd_path()
-    pyggml.set_simd_path(request.param)
-    yield request.param
-    pyggml.set_simd_path(before)
 
 
 def bs(t):

@@ -10,7 +10,10 @@ __version__ = "0.1.0"
 
 def _select_simd_path() -> None:
     wanted = _os.environ.get("PYGGML_SIMD", "").strip().lower()
-    _core.set_simd_path(wanted or _core.best_simd_path())
+    try:
+        _core.set_simd_path(wanted or _core.best_simd_path())
+    except ValueError as e:
+        raise ImportError(f"PYGGML_SIMD={wanted}: {e}") from None
 
 
 _select_simd_path()
@@ -28,8 +31,13 @@ def simd_path() -> str:
 
 
 def set_simd_path(name: str) -> None:
-    """Force a SIMD path ('scalar', 'avx2', 'neon') for every later computation."""
+    """Force a SIMD path ('scalar', 'avx2', 'avx512', 'neon') for every later computation."""
     _core.set_simd_path(name)
+
+
+def available_simd_paths() -> list[str]:
+    """The SIMD paths this CPU and build can run, parents first ('scalar' first)."""
+    return _core.available_simd_paths()
 
 from .tensor import Context, Tensor, Op  # noqa: E402
 from .graph import Graph  # noqa: E402

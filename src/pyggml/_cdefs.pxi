@@ -53,6 +53,8 @@ cdef extern from "pyggml.h":
 cdef extern from "kernels.h":
     enum: PG_TILE_ROWS
     ctypedef void (*pg_vec_dot_fn)(int n, float *s, const void *x, const void *y) noexcept nogil
+    ctypedef void (*pg_vec_dot_tile_fn)(int n, float *s, size_t bs, const void *x, size_t bx, const void *y,
+                                       size_t by, int nr, int nc) noexcept nogil
     ctypedef void (*pg_from_float_fn)(const float *x, void *y, int64_t n) noexcept nogil
     ctypedef void (*pg_to_float_fn)(const void *x, float *y, int64_t n) noexcept nogil
     ctypedef struct pg_type_traits:
@@ -68,12 +70,19 @@ cdef extern from "kernels.h":
     ctypedef struct pg_kernels:
         const char *path
         pg_vec_dot_fn vec_dot[40]
+        pg_vec_dot_tile_fn vec_dot_tile[40]
+        pg_vec_dot_tile_fn vec_dot_batch[40]
         pg_vec_dot_fn vec_dot_gemv[40]
         uint8_t gemv_group[40]
         pg_from_float_fn from_float[40]
         pg_to_float_fn to_float[40]
     const pg_kernels *pg_active_kernels
     const char *pg_best_simd_path() nogil
+    const char *pg_simd_paths_known() nogil
+    const char *pg_simd_paths_available() nogil
+    const char *pg_simd_path_needs(const char *name) nogil
+    int pg_simd_path_built(const char *name) nogil
+    const pg_kernels *pg_simd_path_kernels(const char *name) nogil
     void pg_vec_dot_tile(const pg_kernels *k, int type, int n, float *s, size_t bs, const void *x,
                          size_t bx, const void *y, size_t by, int nr, int nc) nogil
 

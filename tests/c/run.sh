@@ -2,18 +2,21 @@
 # The C kernel harness: builds every tests/c/test_*.c as its own program, linked with all of
 # csrc/**/*.c (only the arch/ directory of the target ISA), without Python, and runs it.
 #
-#   tests/c/run.sh [native|arm|all]      (default: all)
+#   tests/c/run.sh [native|arm|all|x86-avx2]      (default: all)
 #
-# native  host gcc -O2; arch/x86 files get -mavx2 -mfma -mf16c (arch/arm on an aarch64 host).
+# native  host gcc -O2; arch/x86 files get -mavx2 -mfma -mf16c, arch/x86_512 also AVX-512 + VNNI
+#         (arch/arm on an aarch64 host).
 # arm     aarch64-linux-gnu-gcc -O2 -static -march=armv8-a (the dotprod kernels enable the
 #         extension themselves), run under qemu-aarch64 twice: -cpu max (has dotprod) and
 #         -cpu cortex-a53 (ARMv8.0, no dotprod: the vmull fallback is the one chosen).
 #         "all" skips this part with a note when the tools are missing; "arm" fails (status 2).
+# x86-avx2  the native x86-64 build run under qemu-x86_64 -cpu Haswell (AVX2, no AVX-512): the
+#         avx512 path must report itself unavailable and everything else pass (not part of "all").
 # Each program prints "N passed, N failed" and exits non-zero on failure; so does this script.
 set -euo pipefail
 
 mode="${1:-all}"
-case "$mode" in native|arm|all) ;; *) echo "usage: $0 [native|arm|all]" >&2; exit 64 ;; esac
+case "$mode" in native|arm|all|x86-avx2) ;; *) echo "usage: $0 [native|arm|all|x86-avx2]" >&2; exit 64 ;; esac
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/pg-ctests.XXXXXX")"
@@ -25,10 +28,11 @@ failed=0
 build() {
     local name="$1" cc="$2" isa="$3"; shift 3
     local out="$work/$name" define base_flags arch_flags
+    local avx512_flags="-mavx512f -mavx512dq -mavx512bw -mavx512vl -mavx512vnni"
     mkdir -p "$out/obj"
     base_flags=(-O2 -std=gnu11 -Wall -Wno-unused-function -I"$root/csrc")
     case "$isa" in
-        x86) define=-DPG_HAVE_X86_KERNELS=1; arch_flags=(-mavx2 -mfma -mf16c) ;;
+        x86) define="-DPG_HAVE_X86_KERNELS=1 -DPG_HAVE_X86_512_KERNELS=1"; arch_flags=(-mavx2 -mfma -mf16c) ;;
         arm) define=-DPG_HAVE_ARM_KERNELS=1; arch_flags=(-march=armv8-a); base_flags+=(-march=armv8-a) ;;
         *) define=""; arch_flags=() ;;
     esac
@@ -40,6 +44,11 @@ build() {
         if [ -d "$root/csrc/arch/$isa" ]; then
             find "$root/csrc/arch/$isa" -name '*.c' | sort | while read -r src; do
                 printf '%s\0' "$cc ${base_flags[*]} ${arch_flags[*]} $define -c $src -o $out/obj/$(echo "${src#$root/}" | tr / _).o"
+            done
+        fi
+        if [ "$isa" = x86 ]; then  # AVX-512 sources: their own flags, chosen at run time
+            find "$root/csrc/arch/x86_512" -name '*.c' | sort | while read -r src; do
+                printf '%s\0' "$cc ${base_flags[*]} ${arch_flags[*]} $avx512_flags $define -c $src -o $out/obj/$(echo "${src#$root/}" | tr / _).o"
             done
         fi
     } | xargs -0 -P "$jobs" -I{} sh -c '{}'
@@ -59,6 +68,16 @@ run_all() {
         fi
     done
 }
+
+if [ "$mode" = x86-avx2 ]; then
+    if [ "$(uname -m)" != x86_64 ] || ! command -v qemu-x86_64 >/dev/null; then
+        echo "x86-avx2: needs an x86-64 host with qemu-x86_64 (apt-get install qemu-user)" >&2
+        exit 2
+    fi
+    build native "${CC:-gcc}" x86
+    run_all native "x86-64 qemu -cpu Haswell" qemu-x86_64 -cpu Haswell
+    exit "$failed"
+fi
 
 if [ "$mode" != arm ]; then
     case "$(uname -m)" in

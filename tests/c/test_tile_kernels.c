@@ -165,19 +165,22 @@ static void test_path(const pg_kernels *k, int must_have_tiles) {
 }
 
 int main(void) {
-    static pg_kernels scalar, simd;
+    static pg_kernels scalar;
     rand_seed(20250107);
     pg_kernels_fill_scalar(&scalar);
     test_path(&scalar, 0);
 #if defined(__x86_64__)
-    if (strcmp(pg_best_simd_path(), "avx2") == 0) {
-        simd = scalar;
-        pg_kernels_fill_avx2(&simd);
-        test_path(&simd, 1);
-    } else {
-        printf("note: no AVX2+FMA+F16C on this CPU, only the scalar path tested\n");
+    static const char *const X86_PATHS[] = {"avx2", "avx512"};
+    for (int i = 0; i < 2; i++) {
+        const pg_kernels *k = pg_simd_path_kernels(X86_PATHS[i]);
+        if (k)
+            test_path(k, 1);
+        else
+            printf("note: path %s not available here (needs %s): not tested\n", X86_PATHS[i],
+                   pg_simd_path_needs(X86_PATHS[i]));
     }
 #elif defined(__aarch64__)
+    static pg_kernels simd;
     simd = scalar;
     pg_kernels_fill_neon(&simd);
     test_path(&simd, 0);

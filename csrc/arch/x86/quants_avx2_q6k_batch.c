@@ -10,6 +10,12 @@
  *
  * The tile (pg_vec_dot_tile_fn) takes one weight row at a time against up to PG_TILE_COLS (8)
  * activation rows: each chunk's codes and scale pair are unpacked once for all of them. */
+/* the path these kernels fill: arch/x86_512/q6k_batch_vnni.c builds this file again */
+#ifndef Q6_K_BATCH_FN
+#define Q6_K_BATCH_FN pg_vec_dot_batch_q6_K_avx2
+#define Q6_K_BATCH_FILL pg_fill_avx2_q6k_batch
+#endif
+
 #include "arch/x86/simd_avx2.h"
 #include "arch/x86/tile_avx2.h"
 #include "kernels.h"
@@ -32,6 +38,6 @@ TILE_INLINE void q6_K_batch_row(int nb, float *s, size_t bs, const block_q6_K *x
     for (int c = 0; c < NC; c++) *(float *)((char *)s + c * bs) = acc[c];
 }
 
-DEFINE_Q6_K_ROWS_TILE(pg_vec_dot_batch_q6_K_avx2, q6_K_batch_row)
+DEFINE_Q6_K_ROWS_TILE(Q6_K_BATCH_FN, q6_K_batch_row)
 
-void pg_fill_avx2_q6k_batch(pg_kernels *k) { k->vec_dot_batch[PG_TYPE_Q6_K] = pg_vec_dot_batch_q6_K_avx2; }
+void Q6_K_BATCH_FILL(pg_kernels *k) { k->vec_dot_batch[PG_TYPE_Q6_K] = Q6_K_BATCH_FN; }

@@ -24,6 +24,14 @@
 #include "kernels.h"
 #include "quants/blocks.h"
 
+/* how each lane's 4 products are summed, and the path these tiles fill: arch/x86_512/tile_vnni.c
+ * builds this file again with one vpdpbusd instead (the same exact integers, so the same outputs) */
+#ifndef TILE_LANE_SUMS
+#define TILE_LANE_SUMS(codes, yq) _mm256_madd_epi16(_mm256_maddubs_epi16(codes, yq), _mm256_set1_epi16(1))
+#define TILE_FN(W) pg_vec_dot_tile_##W##_avx2
+#define TILE_FILL pg_fill_avx2_tile
+#endif
+
 #define ROWS PG_TILE_ROWS
 #define COLS PG_TILE_COLS
 #define SEG 32 /* blocks whose scales are prepared at once */
@@ -123,7 +131,6 @@ static inline __m256 hsum_rows(const __m256 acc[ROWS][COLS], int c) {
 #define DEFINE_PASS(W, A, OFFSET)                                                                            \
     TILE_INLINE void pass_##W(const seg_scales *sc, int ib0, int ib1, const char *const xr[ROWS], size_t bx, int r0, \
                               const char *y, size_t by, __m256 acc[ROWS][COLS], const int NR, const int NC) { \
-        const __m256i ones = _mm256_set1_epi16(1);                                                           \
         __m256 a[ROWS][COLS];                                                                                \
         for (int r = 0; r < NR; r++)                                                                         \
             for (int c = 0; c < NC; c++) a[r][c] = ib0 ? acc[r0 + r][c] : _mm256_setzero_ps();               \
@@ -135,7 +142,7 @@ static inline __m256 hsum_rows(const __m256 acc[ROWS][COLS], int c) {
                 for (int c = 0; c < NC; c++) {                                                               \
                     const block_##A *yb = (const block_##A *)(y + c * by) + ib;                              \
                     const __m256i yq = act_##W(xb, _mm256_loadu_si256((const __m256i *)yb->qs));             \
-                    __m256i lanes = _mm256_madd_epi16(_mm256_maddubs_epi16(codes, yq), ones);                \
+                    __m256i lanes = TILE_LANE_SUMS(codes, yq);                                          \
                     if (OFFSET) lanes = _mm256_sub_epi32(lanes, sc->offset[ib - ib0][c]);                    \
                     const __m256 d = _mm256_broadcast_ss(&sc->d[ib - ib0][c][r0 + r]);                       \
                     a[r][c] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(lanes), a[r][c]);                        \
@@ -199,7 +206,7 @@ static inline __m256 hsum_rows(const __m256 acc[ROWS][COLS], int c) {
 #define DEFINE_TILE(W, A, OFFSET, MIN)                                                                       \
     DEFINE_PASS(W, A, OFFSET)                                                                                \
     DEFINE_TILE_NC(W, A, OFFSET, MIN)                                                                        \
-    static void pg_vec_dot_tile_##W##_avx2(int n, float *s, size_t bs, const void *x, size_t bx,             \
+    static void TILE_FN(W)(int n, float *s, size_t bs, const void *x, size_t bx,             \
                                            const void *y, size_t by, int nr, int nc) {                       \
         const char *rows[ROWS];                                                                              \
         for (int r = 0; r < ROWS; r++) rows[r] = (const char *)x + (size_t)(r < nr ? r : nr - 1) * bx;       \
@@ -226,9 +233,9 @@ DEFINE_TILE(q5_0, q8_0, 1, 0)
 DEFINE_TILE(q5_1, q8_1, 0, 1)
 DEFINE_TILE(q8_0, q8_0, 0, 0)
 
-void pg_fill_avx2_tile(pg_kernels *k) {
-    k->vec_dot_tile[PG_TYPE_Q4_1] = pg_vec_dot_tile_q4_1_avx2;
-    k->vec_dot_tile[PG_TYPE_Q5_0] = pg_vec_dot_tile_q5_0_avx2;
-    k->vec_dot_tile[PG_TYPE_Q5_1] = pg_vec_dot_tile_q5_1_avx2;
-    k->vec_dot_tile[PG_TYPE_Q8_0] = pg_vec_dot_tile_q8_0_avx2;
+void TILE_FILL(pg_kernels *k) {
+    k->vec_dot_tile[PG_TYPE_Q4_1] = TILE_FN(q4_1);
+    k->vec_dot_tile[PG_TYPE_Q5_0] = TILE_FN(q5_0);
+    k->vec_dot_tile[PG_TYPE_Q5_1] = TILE_FN(q5_1);
+    k->vec_dot_tile[PG_TYPE_Q8_0] = TILE_FN(q8_0);
 }

@@ -44,6 +44,12 @@ TILE_INLINE __m256i q6_K_codes(const block_q6_K *xb, const int ch) {
                            _mm256_and_si256(high, _mm256_set1_epi8(0x30)));
 }
 
+/* acc + the scaled 8-lane sums of one chunk (mul_sum_scaled_16); arch/x86_512 files that build a
+ * Q6_K kernel again define it as maddubs + vpdpwssd (the same exact integers) */
+#ifndef Q6_K_SCALED_ADD
+#define Q6_K_SCALED_ADD(acc, codes, q8, scale_pair) _mm256_add_epi32(acc, mul_sum_scaled_16(codes, q8, scale_pair))
+#endif
+
 /* One Q6_K super-block against NC activation blocks yb[c]: lanes[c] = vec_dot's 8 int lanes
  * (lane l: the scaled products of bytes 4l..4l+3 of every 32-element chunk, codes unsigned)
  * minus the codes' offset 32 * (scale_g * bsums_g), each chunk's codes unpacked once for all c */
@@ -56,7 +62,7 @@ TILE_INLINE void q6_K_superblock_lanes(const block_q6_K *xb, const block_q8_K *c
         const __m256i codes = q6_K_codes(xb, ch);
         const __m256i scale_pair = scale_pair_i16(scales, 2 * ch, 2 * ch + 1);
         for (int c = 0; c < NC; c++)
-            lanes[c] = in_register(_mm256_add_epi32(lanes[c], mul_sum_scaled_16(codes, yb[c]->qs + 32 * ch, scale_pair)));
+            lanes[c] = in_register(Q6_K_SCALED_ADD(lanes[c], codes, yb[c]->qs + 32 * ch, scale_pair));
     }
     const __m256i scales_i16 = _mm256_cvtepi8_epi16(scales);
     for (int c = 0; c < NC; c++) {

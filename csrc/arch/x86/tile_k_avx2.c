@@ -34,6 +34,17 @@
 #include "kernels.h"
 #include "quants/blocks.h"
 
+/* How a Q4_K group's code x activation products are summed and scaled, and the path these tiles
+ * fill: arch/x86_512/tile_k_vnni.c builds this file again with vpdpbusd into i32 lanes, scaled
+ * by vpmulld (the same exact integers). Default: maddubs + i16 adds, one madd with the scale
+ * pair (the scale in both i16 halves of the lane). */
+#ifndef Q4_K_GROUP_ADD
+#define Q4_K_GROUP_ADD(sum, codes, act) _mm256_adds_epi16(sum, _mm256_maddubs_epi16(codes, act))
+#define Q4_K_GROUP_SCALE(sum, scale_pair) _mm256_madd_epi16(sum, scale_pair)
+#define TILE_K_FN(T) pg_vec_dot_tile_##T##_avx2
+#define TILE_K_FILL pg_fill_avx2_tile_k
+#endif
+
 #define ROWS 8
 
 /* 4 activation bytes starting at element i, in every lane */
@@ -125,17 +136,15 @@ TILE_INLINE void q4_K_pass(int nb, float *s, size_t bs, int nr, const char *cons
                     __m256i sum_hi = half ? half_hi[c] : _mm256_setzero_si256();
                     for (int k = 0; k < 4; k++) {
                         const int e = 64 * ch + 16 * half + 4 * k;
-                        sum_lo = in_register(
-                            _mm256_adds_epi16(sum_lo, _mm256_maddubs_epi16(lo[k], bcast4(yb[c]->qs, e))));
-                        sum_hi = in_register(
-                            _mm256_adds_epi16(sum_hi, _mm256_maddubs_epi16(hi[k], bcast4(yb[c]->qs, e + 32))));
+                        sum_lo = in_register(Q4_K_GROUP_ADD(sum_lo, lo[k], bcast4(yb[c]->qs, e)));
+                        sum_hi = in_register(Q4_K_GROUP_ADD(sum_hi, hi[k], bcast4(yb[c]->qs, e + 32)));
                     }
                     if (half == 0) {
                         half_lo[c] = sum_lo;
                         half_hi[c] = sum_hi;
                     } else {
-                        isum[ch][c] = _mm256_add_epi32(_mm256_madd_epi16(sum_lo, scale_lo),
-                                                       _mm256_madd_epi16(sum_hi, scale_hi));
+                        isum[ch][c] = _mm256_add_epi32(Q4_K_GROUP_SCALE(sum_lo, scale_lo),
+                                                       Q4_K_GROUP_SCALE(sum_hi, scale_hi));
                     }
                 }
             }
@@ -171,7 +180,7 @@ TILE_INLINE void q4_K_pass(int nb, float *s, size_t bs, int nr, const char *cons
     }
 }
 
-static void pg_vec_dot_tile_q4_K_avx2(int n, float *s, size_t bs, const void *x, size_t bx, const void *y, size_t by,
+static void TILE_K_FN(q4_K)(int n, float *s, size_t bs, const void *x, size_t bx, const void *y, size_t by,
                                       int nr, int nc) {
     const char *rows[ROWS];
     for (int r = 0; r < ROWS; r++) rows[r] = (const char *)x + (size_t)(r < nr ? r : nr - 1) * bx;
@@ -210,9 +219,9 @@ TILE_INLINE void q6_K_row(int nb, float *s, size_t bs, const block_q6_K *x, cons
     for (int c = 0; c < NC; c++) *(float *)((char *)s + c * bs) = hsum_f32x8(acc[c]);
 }
 
-DEFINE_Q6_K_ROWS_TILE(pg_vec_dot_tile_q6_K_avx2, q6_K_row)
+DEFINE_Q6_K_ROWS_TILE(TILE_K_FN(q6_K), q6_K_row)
 
-void pg_fill_avx2_tile_k(pg_kernels *k) {
-    k->vec_dot_tile[PG_TYPE_Q4_K] = pg_vec_dot_tile_q4_K_avx2;
-    k->vec_dot_tile[PG_TYPE_Q6_K] = pg_vec_dot_tile_q6_K_avx2;
+void TILE_K_FILL(pg_kernels *k) {
+    k->vec_dot_tile[PG_TYPE_Q4_K] = TILE_K_FN(q4_K);
+    k->vec_dot_tile[PG_TYPE_Q6_K] = TILE_K_FN(q6_K);
 }

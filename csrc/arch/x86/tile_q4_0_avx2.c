@@ -15,6 +15,15 @@
 #include "kernels.h"
 #include "quants/blocks.h"
 
+/* the block's integer sums of 8 rows from the 8 code vectors (lo[k] with activation bytes 4k..,
+ * hi[k] with 16 + 4k..) and the activation block, and the path these tiles fill:
+ * arch/x86_512/tile_q4_0_vnni.c builds this file again with vpdpbusd (the same exact integers) */
+#ifndef Q4_0_BLOCK_SUMS
+#define Q4_0_BLOCK_SUMS q4_0_block_sums_maddubs
+#define Q4_0_TILE_FN pg_vec_dot_tile_q4_0_avx2
+#define Q4_0_TILE_FILL pg_fill_avx2_tile_q4_0
+#endif
+
 #define ROWS 8
 /* one activation row (GEMV): weight rows this far ahead are prefetched (8 interleaved short
  * streams train the hardware prefetchers too late) */
@@ -33,6 +42,16 @@ static inline __m256i bcast4(const int8_t *qs, int i) {
     int32_t w;
     memcpy(&w, qs + i, 4);
     return _mm256_set1_epi32(w);
+}
+
+/* the 8 products per i16 slot stay within 8 * 2 * 15 * 128 = 30720: exact in i16, then one madd */
+static inline __m256i q4_0_block_sums_maddubs(const __m256i lo[4], const __m256i hi[4], const int8_t *yqs) {
+    __m256i sum16 = _mm256_setzero_si256();
+    for (int k = 0; k < 4; k++) {
+        sum16 = _mm256_add_epi16(sum16, _mm256_maddubs_epi16(lo[k], bcast4(yqs, 4 * k)));
+        sum16 = _mm256_add_epi16(sum16, _mm256_maddubs_epi16(hi[k], bcast4(yqs, 16 + 4 * k)));
+    }
+    return _mm256_madd_epi16(sum16, _mm256_set1_epi16(1));
 }
 
 /* One pass over NC activation rows: xr[r] the 8 weight rows, acc[c] lane r = output (r, c). */
@@ -64,13 +83,8 @@ TILE_INLINE void q4_0_pass(int nb, float *s, size_t bs, int nr, const char *cons
                                                          (short)xb[6]->d, (short)xb[7]->d));
         for (int c = 0; c < NC; c++) {
             const block_q8_0 *yb = (const block_q8_0 *)(y + c * by) + ib;
-            __m256i sum16 = _mm256_setzero_si256();
-            for (int k = 0; k < 4; k++) {
-                sum16 = _mm256_add_epi16(sum16, _mm256_maddubs_epi16(lo[k], bcast4(yb->qs, 4 * k)));
-                sum16 = _mm256_add_epi16(sum16, _mm256_maddubs_epi16(hi[k], bcast4(yb->qs, 16 + 4 * k)));
-            }
             const __m256i yq = _mm256_loadu_si256((const __m256i *)yb->qs);
-            const __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(sum16, _mm256_set1_epi16(1)), offset_8x_sum(yq));
+            const __m256i isum = _mm256_sub_epi32(Q4_0_BLOCK_SUMS(lo, hi, yb->qs), offset_8x_sum(yq));
             const __m256 d = _mm256_mul_ps(xd, _mm256_set1_ps(_cvtsh_ss(yb->d)));
             acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), d, acc[c]);
         }
@@ -87,7 +101,7 @@ TILE_INLINE void q4_0_pass(int nb, float *s, size_t bs, int nr, const char *cons
     }
 }
 
-static void pg_vec_dot_tile_q4_0_avx2(int n, float *s, size_t bs, const void *x, size_t bx, const void *y, size_t by,
+static void Q4_0_TILE_FN(int n, float *s, size_t bs, const void *x, size_t bx, const void *y, size_t by,
                                       int nr, int nc) {
     const char *rows[ROWS];
     for (int r = 0; r < ROWS; r++) rows[r] = (const char *)x + (size_t)(r < nr ? r : nr - 1) * bx;
@@ -108,4 +122,4 @@ static void pg_vec_dot_tile_q4_0_avx2(int n, float *s, size_t bs, const void *x,
     }
 }
 
-void pg_fill_avx2_tile_q4_0(pg_kernels *k) { k->vec_dot_tile[PG_TYPE_Q4_0] = pg_vec_dot_tile_q4_0_avx2; }
+void Q4_0_TILE_FILL(pg_kernels *k) { k->vec_dot_tile[PG_TYPE_Q4_0] = Q4_0_TILE_FN; }

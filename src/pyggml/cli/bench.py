@@ -1,10 +1,14 @@
 """pyggml-bench: llama-bench's flags and table for pyggml, optionally against llama.cpp.
 
-    pyggml-bench -m a.gguf,b.gguf -p 512 -n 128 -t 1,2 -r 3 -o md [--vs-llama-cpp] [--profile]
+    pyggml-bench -m a.gguf,b.gguf -p 512 -n 128 -t 1,2 -r 3 -d 0,4096 -ctk f16 --simd avx2,avx512
+                 -o md [--vs-llama-cpp] [--profile]
 
 --parallel 1,4,8: aggregate decode t/s with that many concurrent streams (see bench_parallel.py).
-pp<P>: one prompt of P tokens evaluated from an empty cache; tg<N>: N tokens decoded one at a time
-after an empty cache. t/s is mean ± sd over -r repetitions (after one warm-up run). With
+pp<P>: one prompt of P tokens evaluated after the cache holds -d tokens (0: empty); tg<N>: N tokens
+decoded one at a time after that (llama-bench's "pp512 @ d4096"). The depth is filled once per row,
+untimed, and rewound to before each run. -ctk: the KV cache type. --simd: each row timed once per
+SIMD path in one process, the paths taking turns within every repetition (the backend column
+names the path). t/s is mean ± sd over -r repetitions (after one warm-up run). With
 --vs-llama-cpp (only when llama-cpp-python's `llama_cpp` is importable; never a dependency) each
 row is timed again for llama.cpp through the same harness right after pyggml, and the ratio
 pyggml / llama.cpp is printed. --profile prints pyggml's time per op type, per prompt batch and per decoded token."""
@@ -20,7 +24,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .. import system_info
+from .. import available_simd_paths, set_simd_path, simd_path
 from ..gguf import GGUFReader
 
 
@@ -45,18 +49,27 @@ class Row:
 class PyggmlEngine:
     name = "pyggml"
 
-    def __init__(self, path: str, n_threads: int, n_ctx: int):
+    kv_types = ("f16", "f32")
+
+    def __init__(self, path: str, n_threads: int, n_ctx: int, kv_type: str = "f16"):
         from ..runner import ModelRunner
 
-        self.runner = ModelRunner(path, n_ctx=n_ctx, n_batch=n_ctx, n_threads=n_threads)
+        self.runner = ModelRunner(path, n_ctx=n_ctx, n_batch=min(n_ctx, 512), n_threads=n_threads, kv_type=kv_type)
         self.n_vocab = self.runner.config.n_vocab
 
-    def prompt(self, tokens: list[int]) -> None:
+    def fill(self, tokens: list[int]) -> None:
+        """The cache holds exactly these tokens (the depth)."""
         self.runner.reset()
+        if tokens:
+            self.runner.eval(tokens)
+
+    def rewind(self, n_keep: int) -> None:
+        self.runner.truncate(n_keep)
+
+    def prompt(self, tokens: list[int]) -> None:
         self.runner.eval(tokens)
 
     def decode(self, first: int, n: int) -> None:
-        self.runner.reset()
         tok = first
         for _ in range(n):
             logits = self.runner.eval([tok])
@@ -69,20 +82,32 @@ class PyggmlEngine:
 class LlamaCppEngine:
     name = "llama.cpp"
 
-    def __init__(self, path: str, n_threads: int, n_ctx: int):
+    kv_types = ("f16", "f32", "q8_0")
+
+    def __init__(self, path: str, n_threads: int, n_ctx: int, kv_type: str = "f16"):
         import llama_cpp  # only in a side environment; never a dependency
 
-        self.llm = llama_cpp.Llama(model_path=path, n_ctx=n_ctx, n_batch=n_ctx, n_ubatch=n_ctx,
-                                   n_threads=n_threads, n_threads_batch=n_threads, verbose=False)
+        type_k = {"f16": 1, "f32": 0, "q8_0": 8}[kv_type]  # ggml type ids
+        batch = min(n_ctx, 512)
+        self.llm = llama_cpp.Llama(model_path=path, n_ctx=n_ctx, n_batch=batch, n_ubatch=batch,
+                                   n_threads=n_threads, n_threads_batch=n_threads, type_k=type_k, verbose=False)
         self.n_vocab = self.llm.n_vocab()
 
-    def prompt(self, tokens: list[int]) -> None:
+    def fill(self, tokens: list[int]) -> None:
         self.llm.reset()
         self.llm._ctx.memory_clear(True) if hasattr(self.llm._ctx, "memory_clear") else None
+        if tokens:
+            self.llm.eval(tokens)
+
+    def rewind(self, n_keep: int) -> None:
+        self.llm.n_tokens = n_keep
+        ctx = self.llm._ctx
+        (ctx.memory_seq_rm if hasattr(ctx, "memory_seq_rm") else ctx.kv_cache_seq_rm)(-1, n_keep, -1)
+
+    def prompt(self, tokens: list[int]) -> None:
         self.llm.eval(tokens)
 
     def decode(self, first: int, n: int) -> None:
-        self.llm.reset()
         tok = first
         for _ in range(n):
             self.llm.eval([tok])
@@ -92,13 +117,21 @@ class LlamaCppEngine:
         self.llm.close()
 
 
-def _time_runs(fn, reps: int) -> list[float]:
-    fn()  # warm-up: builds and caches graphs, faults in the mmapped weights
-    out = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
+def _time_runs(prepare, fn, reps: int, paths=(None,)) -> dict:
+    """{SIMD path: seconds of fn per run}; prepare (untimed) before each run, one warm-up run per
+    path first (it builds and caches the graphs and faults in the mmapped weights). Every
+    repetition runs each path in turn (None: leave the path alone), so the drift of a shared
+    machine's load hits all paths alike."""
+    out = {p: [] for p in paths}
+    for rep in range(reps + 1):
+        for p in paths:
+            if p is not None:
+                set_simd_path(p)
+            prepare()
+            t0 = time.perf_counter()
+            fn()
+            if rep:
+                out[p].append(time.perf_counter() - t0)
     return out
 
 
@@ -107,16 +140,25 @@ def _rate(n_tokens: int, seconds: list[float]) -> tuple[float, float]:
     return statistics.mean(rates), (statistics.stdev(rates) if len(rates) > 1 else 0.0)
 
 
-def bench_engine(engine_cls, path: str, threads: int, n_prompt: int, n_gen: int, reps: int):
+def bench_engine(engine_cls, path: str, threads: int, n_prompt: int, n_gen: int, reps: int, depth: int = 0,
+                 kv_type: str = "f16", paths=(None,)) -> dict:
+    """{SIMD path: {test: (t/s mean, sd)}} for one engine on one file (paths: see _time_runs)."""
     rng = np.random.default_rng(1234)
-    engine = engine_cls(path, threads, max(n_prompt, n_gen) + 8)
+    engine = engine_cls(path, threads, depth + max(n_prompt, n_gen) + 8, kv_type)
     try:
+        context = rng.integers(100, engine.n_vocab - 100, size=depth).tolist()
         tokens = rng.integers(100, engine.n_vocab - 100, size=n_prompt).tolist()
-        results = {}
+        engine.fill(context)
+        at = f" @ d{depth}" if depth else ""
+        rewind = lambda: engine.rewind(depth)  # noqa: E731
+        results = {p: {} for p in paths}
         if n_prompt:
-            results[f"pp{n_prompt}"] = _rate(n_prompt, _time_runs(lambda: engine.prompt(tokens), reps))
+            for p, secs in _time_runs(rewind, lambda: engine.prompt(tokens), reps, paths).items():
+                results[p][f"pp{n_prompt}{at}"] = _rate(n_prompt, secs)
         if n_gen:
-            results[f"tg{n_gen}"] = _rate(n_gen, _time_runs(lambda: engine.decode(tokens[0] if tokens else 1, n_gen), reps))
+            first = tokens[0] if tokens else 1
+            for p, secs in _time_runs(rewind, lambda: engine.decode(first, n_gen), reps, paths).items():
+                results[p][f"tg{n_gen}{at}"] = _rate(n_gen, secs)
         return results
     finally:
         engine.close()
@@ -218,6 +260,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-n", "--n-gen", default="128", help="generated tokens, comma-separated (0: skip)")
     ap.add_argument("-t", "--threads", default=str(os.cpu_count() or 1), help="thread counts, comma-separated")
     ap.add_argument("-r", "--repetitions", type=int, default=3)
+    ap.add_argument("-d", "--n-depth", default="0", help="tokens already in the cache, comma-separated")
+    ap.add_argument("-ctk", "--cache-type-k", default="f16", help="KV cache type (pyggml: f16, f32)")
+    ap.add_argument("--simd", default=None,
+                    help="SIMD paths to time, comma-separated ('all': every available one; default: the active one)")
     ap.add_argument("-o", "--output", choices=("md", "json"), default="md")
     ap.add_argument("--vs-llama-cpp", action="store_true", help="also time llama.cpp (llama-cpp-python)")
     ap.add_argument("--parallel", default="",
@@ -232,11 +278,20 @@ def main(argv: list[str] | None = None) -> int:
         threads = [int(t) for t in args.threads.split(",")]
         prompts = [int(p) for p in args.n_prompt.split(",")]
         gens = [int(n) for n in args.n_gen.split(",")]
+        depths = [int(d) for d in args.n_depth.split(",")]
         streams = [int(s) for s in args.parallel.split(",") if s]
         if any(s < 1 for s in streams):
             raise ValueError("--parallel stream counts must be >= 1")
-        if args.repetitions < 1 or any(t < 1 for t in threads) or any(x < 0 for x in prompts + gens):
-            raise ValueError("repetitions and threads must be >= 1, sizes >= 0")
+        if args.repetitions < 1 or any(t < 1 for t in threads) or any(x < 0 for x in prompts + gens + depths):
+            raise ValueError("repetitions and threads must be >= 1, sizes and depths >= 0")
+        if args.cache_type_k not in PyggmlEngine.kv_types:
+            raise ValueError(f"-ctk {args.cache_type_k!r}: pyggml's KV cache types are {', '.join(PyggmlEngine.kv_types)}")
+        available = available_simd_paths()
+        paths = (available if args.simd == "all" else
+                 [p.strip() for p in args.simd.split(",") if p.strip()] if args.simd else [simd_path()])
+        for p in paths:
+            if p not in available:
+                raise ValueError(f"--simd {p!r} is not available here (available: {', '.join(available)})")
     except ValueError as e:
         print(f"pyggml-bench: bad argument: {e}", file=sys.stderr)
         return 2
@@ -248,26 +303,33 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
             return 2
 
-    backend = "CPU " + system_info().rsplit("SIMD = ", 1)[-1]
     rows: list[Row] = []
     for path in models:
         if not os.path.exists(path):
             print(f"pyggml-bench: no such model file: {path}", file=sys.stderr)
             return 2
         name, size, params = _model_info(path)
+        tests = [(p, 0) for p in prompts if p] + [(0, n) for n in gens if n]
         for t in threads:
             if streams:
+                backend = f"CPU {simd_path()}"
                 rows += _parallel_rows(name, size, params, backend, path, t, streams, gens, args.repetitions)
                 continue
-            for n_prompt, n_gen in [(p, 0) for p in prompts if p] + [(0, n) for n in gens if n]:
-                ours = bench_engine(PyggmlEngine, path, t, n_prompt, n_gen, args.repetitions)
-                theirs = (bench_engine(LlamaCppEngine, path, t, n_prompt, n_gen, args.repetitions)
-                          if args.vs_llama_cpp else {})
-                for test, (mean, sd) in ours.items():
-                    ref = theirs.get(test)
-                    rows.append(Row(name, size, params, backend, t, test, mean, sd,
-                                    ref[0] if ref else None, ref[1] if ref else None))
-                    print(format_markdown(rows[-1:], args.vs_llama_cpp).splitlines()[-1], file=sys.stderr)
+            for n_prompt, n_gen, depth in [(p, n, d) for d in depths for p, n in tests]:
+                theirs = (bench_engine(LlamaCppEngine, path, t, n_prompt, n_gen, args.repetitions, depth,
+                                       args.cache_type_k)[None] if args.vs_llama_cpp else {})
+                before = simd_path()
+                try:
+                    ours = bench_engine(PyggmlEngine, path, t, n_prompt, n_gen, args.repetitions, depth,
+                                        args.cache_type_k, paths)
+                finally:
+                    set_simd_path(before)
+                for simd in paths:
+                    for test, (mean, sd) in ours[simd].items():
+                        ref = theirs.get(test)
+                        rows.append(Row(name, size, params, f"CPU {simd}", t, test, mean, sd,
+                                        ref[0] if ref else None, ref[1] if ref else None))
+                        print(format_markdown(rows[-1:], args.vs_llama_cpp).splitlines()[-1], file=sys.stderr)
             if args.profile:
                 for n_prompt in (p for p in prompts if p):
                     _print_profile(f"profile {name}, {t} threads: ms per pp{n_prompt} batch by op",

@@ -1,0 +1,11 @@
+/* The AVX-512 (+VNNI) path: fills over the avx2 table (cpu_features.c registers it); what it
+ * does not replace keeps avx2's kernels and their llama.cpp-exact order. */
+#include "kernels.h"
+
+void pg_kernels_fill_avx512(pg_kernels *k) {
+    k->path = "avx512";
+    pg_fill_avx512_tile_vnni(k);
+    pg_fill_avx512_tile_q4_0_vnni(k);
+    pg_fill_avx512_q6k_batch_vnni(k);
+    pg_fill_avx512_tile_k_vnni(k);
+}
