@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 import numpy as np
 
 from .cli.timings import PerfStats, format_perf
+from .guard import ObjectGuard, serialized
 from .runner import ModelRunner
 from .sampling import RANDOM_SEED, Sampler, SamplingParams, make_rng
 from .tokenizer import Tokenizer
@@ -79,6 +80,7 @@ class Llama:
                  seed: int = RANDOM_SEED, logits_all: bool = False, last_n_tokens_size: int = 64,
                  verbose: bool = True):
         t_start = time.perf_counter()
+        self._guard = ObjectGuard("Llama")   # thread safety: see pyggml.guard
         self.model_path = os.fspath(model_path)
         if not os.path.isfile(self.model_path):
             raise ValueError(f"Model path does not exist: {self.model_path}")
@@ -138,6 +140,7 @@ class Llama:
         return self._n_tokens
 
     @n_tokens.setter
+    @serialized
     def n_tokens(self, value: int) -> None:
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value <= self._n_tokens:
             raise ValueError(f"n_tokens can only be lowered, to 0..{self._n_tokens}; got {value!r}")
@@ -157,17 +160,20 @@ class Llama:
             return np.zeros((0, self._n_vocab), np.float32)
         return self._last_logits
 
+    @serialized
     def reset(self) -> None:
         self._n_tokens = 0
         self._last_logits = None
         self.runner.reset()
 
+    @serialized(takeover=False)
     def set_seed(self, seed: int) -> None:
         """Seed of the stream that gives each completion without its own seed its generator."""
         self._seed_source = make_rng(seed)
 
     def close(self) -> None:
-        self.runner.close()
+        """Free the model; a call running on another thread stops with ClosedError."""
+        self._guard.close(self.runner.close)
 
     def __enter__(self) -> Llama:
         return self
@@ -194,6 +200,7 @@ class Llama:
 
     # ---- evaluation ----------------------------------------------------------------------------
 
+    @serialized
     def eval(self, tokens: Sequence[int]) -> None:
         """Evaluate tokens after the first n_tokens positions (batches of n_batch)."""
         ids = self._check_tokens(tokens)
@@ -224,6 +231,7 @@ class Llama:
         self._n_tokens = n_same
         self.eval(tokens[n_same:])
 
+    @serialized
     def generate(self, tokens: Sequence[int], top_k: int = 40, top_p: float = 0.95, min_p: float = 0.05,
                  temp: float = 0.80, repeat_penalty: float = 1.0, reset: bool = True,
                  frequency_penalty: float = 0.0, presence_penalty: float = 0.0,
@@ -329,6 +337,7 @@ class Llama:
         if self.verbose:
             print(format_perf(self.perf_stats()), file=sys.stderr)
 
+    @serialized
     def create_completion(self, prompt, max_tokens: int | None = 16, temperature: float = 0.8,
                           top_p: float = 0.95, min_p: float = 0.05, echo: bool = False, stop=None,
                           frequency_penalty: float = 0.0, presence_penalty: float = 0.0,
@@ -387,6 +396,7 @@ class Llama:
             raise ValueError(f"Requested tokens ({len(ids)}) exceed context window of {self._n_ctx}")
         return ids
 
+    @serialized
     def create_chat_completion(self, messages, temperature: float = 0.2, top_p: float = 0.95,
                                top_k: int = 40, min_p: float = 0.05, stream: bool = False, stop=None,
                                seed: int | None = None, max_tokens: int | None = None,

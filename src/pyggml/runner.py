@@ -17,6 +17,7 @@ from ._core import ThreadPool
 from .arch import ModelConfig, get_arch
 from .arch.layers import BatchInputs, LayerCache
 from .gguf import GGUFReader
+from .guard import ObjectGuard, serialized
 from .graph import Graph, default_n_threads
 from .tensor import Context, Tensor
 from .types import GGMLType
@@ -46,6 +47,7 @@ class ModelRunner:
     def __init__(self, model_path, *, n_ctx: int = 512, n_batch: int = 512, n_threads: int | None = None,
                  kv_type: str = "f16"):
         t0 = time.perf_counter()
+        self._guard = ObjectGuard("ModelRunner")   # thread safety: see pyggml.guard
         self.reader = GGUFReader(model_path)
         self.metadata = self.reader.metadata
         self.arch = get_arch(self.metadata)
@@ -125,6 +127,7 @@ class ModelRunner:
 
     # ---- evaluation -----------------------------------------------------------------------------
 
+    @serialized
     def eval(self, tokens, logits_all: bool = False) -> np.ndarray:
         """Append tokens to the cache; logits (len(tokens), n_vocab) if logits_all else (1, n_vocab)."""
         tokens = np.asarray(tokens, dtype=np.int64).reshape(-1)
@@ -154,9 +157,11 @@ class ModelRunner:
         self.timings[f"{key}_tokens"] += int(tokens.size)
         return out[0] if len(out) == 1 else np.concatenate(out, axis=0)
 
+    @serialized
     def reset(self) -> None:
         self.n_past = 0
 
+    @serialized
     def truncate(self, n_keep: int) -> None:
         """Keep the first n_keep cached positions (later ones are overwritten by new evals)."""
         if not 0 <= n_keep <= self.n_past:
@@ -169,6 +174,11 @@ class ModelRunner:
         return self._memory.size
 
     def close(self) -> None:
+        """Free graphs, buffers and threads; an eval running on another thread finishes first,
+        every later call raises pyggml.guard.ClosedError."""
+        self._guard.close(self._release)
+
+    def _release(self) -> None:
         self._graphs.clear()
         self._memory = alloc.SharedMemory()
         self.pool.close()
