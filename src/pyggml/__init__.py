@@ -42,3 +42,4 @@ from .ops import (  # noqa: E402,F401
     reshape_4d, permute, transpose, flash_attn_ext, swiglu,
 )
 from .llama import Llama  # noqa: E402,F401
+from .guard import ClosedError, StreamInvalidatedError  # noqa: E402,F401

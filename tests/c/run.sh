@@ -10,6 +10,7 @@
 #         -cpu cortex-a53 (ARMv8.0, no dotprod: the vmull fallback is the one chosen).
 #         "all" skips this part with a note when the tools are missing; "arm" fails (status 2).
 # Each program prints "N passed, N failed" and exits non-zero on failure; so does this script.
+# PG_NATIVE_CFLAGS adds compile+link flags to the native build (.ci/sanitize.sh: the sanitizers).
 set -euo pipefail
 
 mode="${1:-all}"
@@ -27,6 +28,10 @@ build() {
     local out="$work/$name" define base_flags arch_flags
     mkdir -p "$out/obj"
     base_flags=(-O2 -std=gnu11 -Wall -Wno-unused-function -I"$root/csrc")
+    if [ "$name" = native ] && [ -n "${PG_NATIVE_CFLAGS:-}" ]; then
+        read -r -a extra <<<"$PG_NATIVE_CFLAGS"
+        base_flags+=("${extra[@]}")
+    fi
     case "$isa" in
         x86) define=-DPG_HAVE_X86_KERNELS=1; arch_flags=(-mavx2 -mfma -mf16c) ;;
         arm) define=-DPG_HAVE_ARM_KERNELS=1; arch_flags=(-march=armv8-a); base_flags+=(-march=armv8-a) ;;
