@@ -17,11 +17,18 @@ t0=$(date +%s)
 PG_NATIVE_CFLAGS="$SAN_FLAGS -g" bash tests/c/run.sh native
 t1=$(date +%s); echo "sanitize: C harness $(( t1 - t0 )) s"
 
-# 2. the extension, sanitized (-O1 -g for readable reports), beside the normal install
-python -m pip install -q --no-deps --target "$SAN_DIR/site" \
-    -Cbuild-dir="$SAN_DIR/build" -Ccmake.build-type=Release \
-    -Ccmake.define.CMAKE_C_FLAGS_RELEASE="-O1 -g $SAN_FLAGS" \
+# 2. the extension, sanitized (-g for readable reports), beside the normal install. CMakeLists
+# sets CMAKE_C_FLAGS_RELEASE itself, so the flags go in CMAKE_C_FLAGS; a Python module links
+# with CMAKE_MODULE_LINKER_FLAGS.
+python -m pip install -q --no-deps --target "$SAN_DIR/site" -Cbuild-dir="$SAN_DIR/build" \
+    -Ccmake.define.CMAKE_C_FLAGS="-g $SAN_FLAGS" \
+    -Ccmake.define.CMAKE_MODULE_LINKER_FLAGS="-fsanitize=address,undefined" \
     -Ccmake.define.CMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined" .
+so="$(ls "$SAN_DIR"/site/pyggml/_core*.so)"
+if ! nm -D "$so" | grep -q __asan_report || ! nm -D "$so" | grep -q __ubsan_handle; then
+    echo "sanitize: $so is not instrumented (no __asan_report / __ubsan_handle symbols)" >&2
+    exit 1
+fi
 t2=$(date +%s); echo "sanitize: sanitized build $(( t2 - t1 )) s"
 
 # 3. the chosen tests against it (python is not sanitized: the ASan runtime is preloaded)
