@@ -87,10 +87,10 @@ def test_process_is_unharmed_after_the_payloads():
 
 
 def test_budget_is_per_render_and_legitimate_loops_pass():
-    # 10,000 messages: a large but honest render stays well inside the budget
-    messages = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"message {i}"} for i in range(10000)]
+    # 2,000 messages: a large but honest render (~20 ms) stays well inside the budget
+    messages = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"message {i}"} for i in range(2000)]
     text = ChatFormatter(CHATML_TEMPLATE).render(messages)
-    assert text.count("<|im_start|>") == 10001
+    assert text.count("<|im_start|>") == 2001
 
 
 def test_template_source_over_the_limit_is_refused():

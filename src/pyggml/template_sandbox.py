@@ -32,7 +32,7 @@ from jinja2.compiler import CodeGenerator
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-RENDER_SECONDS = 1.0          # wall time one render may take
+RENDER_SECONDS = 2.0          # wall time one render may take (real templates take milliseconds)
 MAX_VALUE_CHARS = 1 << 20     # characters / items in any one value a template builds
 MAX_INT_ARG = 1 << 20         # an integer argument to any call or filter
 MAX_INT_BITS = 1 << 16        # bits of an integer built by * or **
