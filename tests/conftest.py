@@ -28,3 +28,14 @@ def model_path():
         return cache[name]
 
     return get
+
+
+def _no_hypothesis_deadline() -> None:
+    """Property tests judge results, never wall time: a loaded machine must not fail them."""
+    from hypothesis import settings
+
+    settings.register_profile("pyggml", deadline=None)
+    settings.load_profile("pyggml")
+
+
+_no_hypothesis_deadline()

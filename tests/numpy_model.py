@@ -9,6 +9,13 @@ Two numeric modes:
   closely: activations quantized to the weight's partner type before each matmul (Q8_0, Q8_1
   or Q8_K), K/V cache in F16, Q and the softmax output rounded to F16 for the KQ / KQV products,
   GELU through the F16 lookup table, RoPE angles by repeated float32 multiplication.
+
+Every dot product (matmuls, attention) is summed in float64 and rounded to float32 once: the
+result is the exact sum up to 1e-16, whatever BLAS numpy was built with. A float32 BLAS sums in an
+order of its own that changes with the CPU and the OpenBLAS release (seen: top-1 against llama.cpp
+0.918 with OpenBLAS 0.3.31's Sapphire Rapids kernels, 1.0 with its Haswell kernels), so an F32
+sum would make the oracle's verdict depend on the machine. llama.cpp's integer block dots are
+exact and only its per-block float steps round, so the exact sum is the right reference for it.
 """
 from __future__ import annotations
 
@@ -201,35 +208,44 @@ def attention_visibility(positions: np.ndarray, n_kv: int, n_swa: int) -> np.nda
 # ---------------------------------------------------------------------------- the model
 
 class _Linear:
-    """One weight matrix (n_out, n_in) dequantized to F32, with what llama.cpp's matmul needs."""
+    """One weight matrix (n_out, n_in) dequantized (F32 values, held as float64 for exact sums),
+    with what llama.cpp's matmul needs."""
 
     def __init__(self, tensor):
         self.type = tensor.tensor_type
-        self.weight = np.ascontiguousarray(gguf.quants.dequantize(tensor.data, tensor.tensor_type), np.float32)
+        weight = np.asarray(gguf.quants.dequantize(tensor.data, tensor.tensor_type), np.float32)
+        self.weight = np.ascontiguousarray(weight, np.float64)   # every F32 value exactly
         self.block_min = None  # (n_out, n_blocks) F16 minima of Q4_1 / Q5_1 blocks
         if self.type in _BLOCK_MIN_TYPES:
             raw = np.asarray(tensor.data).reshape(self.weight.shape[0], -1, _BLOCK_MIN_TYPES[self.type])
             self.block_min = raw[:, :, 2:4].copy().view(np.float16)[..., 0].astype(np.float32)
 
+    def rows(self, ids: np.ndarray) -> np.ndarray:
+        return self.weight[ids].astype(np.float32)
+
     def __call__(self, x: np.ndarray, llamacpp: bool) -> np.ndarray:
-        if not llamacpp:
-            return x @ self.weight.T
-        kind = _ACTIVATION_TYPE.get(self.type)
+        """x (n, n_in) float32 -> (n, n_out) float32, summed in float64."""
+        kind = _ACTIVATION_TYPE.get(self.type) if llamacpp else "f32"
         if kind is None:
             raise ValueError(f"no activation type known for weight type {self.type.name}")
         if kind == "f32":
-            return x @ self.weight.T
+            return _exact_matmul(x, self.weight)
         if kind in ("f16", "bf16"):
-            return _f16(x) @ self.weight.T
+            return _exact_matmul(_f16(x), self.weight)
         if kind == "q8_k":
-            return _fake_quant_q8_k(x) @ self.weight.T
+            return _exact_matmul(_fake_quant_q8_k(x), self.weight)
         xq, block_sums = _fake_quant_q8(x, 32)
-        y = xq @ self.weight.T
+        y = xq.astype(np.float64) @ self.weight.T
         if kind == "q8_1" and self.block_min is not None:
             # the *_1 dot uses Q8_1's stored F16 sum s = d*Σq instead of the exact Σ d*q
-            exact_sums = xq.reshape(x.shape[0], -1, 32).sum(axis=2)
-            y += (block_sums - exact_sums) @ self.block_min.T
-        return y
+            exact_sums = xq.astype(np.float64).reshape(x.shape[0], -1, 32).sum(axis=2)
+            y += (block_sums - exact_sums) @ self.block_min.T.astype(np.float64)
+        return y.astype(np.float32)
+
+
+def _exact_matmul(x: np.ndarray, weight64: np.ndarray) -> np.ndarray:
+    """x (n, n_in) @ weight64.T (n_in, n_out), summed in float64, rounded once to float32."""
+    return (x.astype(np.float64) @ weight64.T).astype(np.float32)
 
 
 class NumpyModel:
@@ -290,7 +306,7 @@ class NumpyModel:
         if ids.min() < 0 or ids.max() >= self.token_embd.weight.shape[0]:
             raise ValueError(f"token id out of range 0..{self.token_embd.weight.shape[0] - 1}")
         positions = np.arange(self.n_past, self.n_past + len(ids))
-        x = self.token_embd.weight[ids] * np.float32(cfg.embd_scale)
+        x = self.token_embd.rows(ids) * np.float32(cfg.embd_scale)
         for il, layer in enumerate(self.layers):
             x = self._layer(il, layer, x, positions)
         self.n_past += len(ids)
@@ -349,10 +365,12 @@ class NumpyModel:
         k_rep = np.repeat(k_all, group, axis=1)  # (n_kv, n_head, dk): query head h uses kv head h // group
         v_rep = np.repeat(v_all, group, axis=1)
         qh = _f16(q) if self.llamacpp else q
-        scores = np.einsum("thd,khd->htk", qh, k_rep) * np.float32(kq_scale) + mask[None]
+        scores = np.einsum("thd,khd->htk", qh.astype(np.float64), k_rep.astype(np.float64)).astype(np.float32)
+        scores = scores * np.float32(kq_scale) + mask[None]
         scores = scores - scores.max(axis=-1, keepdims=True)
         probs = np.exp(scores)
         probs /= probs.sum(axis=-1, keepdims=True)
         if self.llamacpp:
             probs = _f16(probs)
-        return np.einsum("htk,khd->thd", probs.astype(np.float32), v_rep)
+        out = np.einsum("htk,khd->thd", probs.astype(np.float64), v_rep.astype(np.float64))
+        return out.astype(np.float32)

@@ -6,7 +6,7 @@ import re
 import signal
 import subprocess
 import sys
-import time
+import threading
 
 import pytest
 
@@ -117,23 +117,44 @@ def test_unknown_flag_is_a_usage_error():
     assert r.returncode == 2 and "usage" in r.stderr and "Traceback" not in r.stderr
 
 
+def _drain(stream, sink: list, ready: threading.Event, ready_when) -> None:
+    """Reads stream to EOF into sink one chunk at a time; sets ready once ready_when(text) holds."""
+    for chunk in iter(lambda: stream.read(1), ""):
+        sink.append(chunk)
+        if not ready.is_set() and ready_when("".join(sink)):
+            ready.set()
+    ready.set()   # EOF: never leave the waiter hanging
+
+
 def test_ctrl_c_stops_cleanly_and_still_prints_timings(smollm):
     # greedy on this prompt, llama.cpp writes 48 tokens without an end of generation (greedy.jsonl)
     prompt = "Once upon a time, in a small village by the sea,"
     proc = subprocess.Popen([sys.executable, "-m", "pyggml.cli.main", "-m", smollm, "-p", prompt,
                              "-n", "-1", "--temp", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err, generating, stderr_done = [], [], threading.Event(), threading.Event()
+    # readiness: the prompt and a few generated characters are on stdout (no sleeps: under load
+    # the child may take many seconds to get there)
+    readers = [threading.Thread(target=_drain, args=(proc.stdout, out, generating,
+                                                     lambda text: len(text) >= len(prompt) + 4)),
+               threading.Thread(target=_drain, args=(proc.stderr, err, stderr_done, lambda text: False))]
+    for reader in readers:
+        reader.start()
     try:
-        assert proc.stdout.read(len(prompt) + 1).startswith(prompt)  # generation has started
-        time.sleep(0.3)
+        assert generating.wait(timeout=300), "no generated text within 300 s"
+        assert proc.poll() is None, "".join(err)   # still generating: -n -1 on a 48+ token continuation
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
+        proc.wait(timeout=300)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130, err
-    assert "Traceback" not in err
-    timing(err, "eval time", "runs")
+        for reader in readers:
+            reader.join(timeout=60)
+    stdout, stderr = "".join(out), "".join(err)
+    assert stdout.startswith(prompt)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    timing(stderr, "eval time", "runs")
 
 
 # ---- perplexity --------------------------------------------------------------------------------

@@ -126,7 +126,7 @@ def test_runner_graphs_share_one_bounded_compute_buffer(model_path, name):
             assert base <= built.logits.data < base + runner._memory.buffer.nbytes, key
         assert runner.compute_buffer_size == max(b.graph.plan.size for b in graphs.values())
         cfg = runner.config
-        bound = _compute_bound(cfg, n_prompt, 256, 1, 1 + (cfg.n_swa > 0))
+        bound = _compute_bound(cfg, n_prompt, 256, 1, len(set(cfg.layer_windows)))
         assert runner.compute_buffer_size <= bound, (runner.compute_buffer_size, bound)
     finally:
         runner.close()

@@ -11,6 +11,12 @@ import pytest
 from numpy_model import NumpyModel, attention_visibility
 
 PROMPTS = range(4)
+# Two tokens llama.cpp scores within this many logits of each other are a tie at the oracle's
+# resolution: the "llamacpp" numerics reproduce llama.cpp's roundings but not its float32 summation
+# order, and on the Q4_1 file the oracle's logits differ from llama.cpp's by 0.11-0.15 (median over
+# each position's top 16). A real regression (a wrong RoPE, a lost norm, activations not quantized)
+# moves logits by whole units and flips positions llama.cpp is sure of, which still count.
+TIE_LOGITS = 0.25
 
 
 def log_softmax(x):
@@ -46,7 +52,16 @@ def oracle(model_path, name, numerics="f32"):
     return _models[key]
 
 
-def compare(model, logits_ref, ref_name):
+def top1_agrees(logits, top16_ids, top16_logits, tie: float) -> np.ndarray:
+    """Per position: our argmax is llama.cpp's top-1, or a token llama.cpp scored within `tie`
+    logits of its top-1 (a token outside llama.cpp's top 16 never agrees)."""
+    ours = logits.argmax(-1)
+    hit = top16_ids == ours[:, None]                                  # (n_pos, 16)
+    gap = top16_logits[:, :1] - top16_logits                          # llama.cpp's score gap to its best
+    return (hit & (gap <= tie)).any(axis=1)
+
+
+def compare(model, logits_ref, ref_name, tie=0.0):
     """(KL at the last position per prompt, top-1 agreement over all prompt positions)."""
     kls, agree, total = [], 0, 0
     for k in PROMPTS:
@@ -54,7 +69,8 @@ def compare(model, logits_ref, ref_name):
         model.reset()
         logits = model.forward(ids)
         kls.append(kl(logits_ref[f"{ref_name}/p{k}/last_logits"], logits[-1]))
-        agree += int((logits.argmax(-1) == logits_ref[f"{ref_name}/p{k}/top16_ids"][:, 0]).sum())
+        agree += int(top1_agrees(logits, logits_ref[f"{ref_name}/p{k}/top16_ids"],
+                                 logits_ref[f"{ref_name}/p{k}/top16_logits"], tie).sum())
         total += len(ids)
     return np.array(kls), agree / total
 
@@ -98,9 +114,22 @@ def test_f32_oracle_is_close_on_quantized_files(model_path, logits_ref, name):
 
 
 def test_llamacpp_numerics_on_q4_1(model_path, logits_ref):
-    kls, top1 = compare(oracle(model_path, "smollm2-135m-q4_1", "llamacpp"), logits_ref, "smollm2-135m-q4_1")
+    kls, top1 = compare(oracle(model_path, "smollm2-135m-q4_1", "llamacpp"), logits_ref, "smollm2-135m-q4_1",
+                        tie=TIE_LOGITS)
     assert top1 >= 0.95
-    assert kls.mean() <= 0.015, kls
+    # 0.006 measured; plain F32 numerics on this file (the activations left unquantized) give 0.012
+    assert kls.mean() <= 0.01, kls
+
+
+def test_top1_ties_are_judged_by_llamacpps_scores():
+    top16_ids = np.array([[7, 3, 5], [7, 3, 5]])
+    top16_logits = np.array([[2.0, 1.9, 0.0], [2.0, 1.0, 0.0]])
+    ours = np.zeros((2, 10))
+    ours[:, 3] = 1.0                                   # we pick token 3 at both positions
+    np.testing.assert_array_equal(top1_agrees(ours, top16_ids, top16_logits, 0.25), [True, False])
+    np.testing.assert_array_equal(top1_agrees(ours, top16_ids, top16_logits, 0.0), [False, False])
+    ours[:, 9] = 5.0                                   # a token outside llama.cpp's top 16
+    np.testing.assert_array_equal(top1_agrees(ours, top16_ids, top16_logits, 10.0), [False, False])
 
 
 def test_sliding_window_visibility_rule():

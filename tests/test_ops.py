@@ -231,10 +231,11 @@ def test_diag_mask_inf(n_past, path, n_threads, layout):
 # ---- rope ------------------------------------------------------------------------------------
 
 def rope_ref(x, pos, n_dims, mode, n_ctx_orig=0, base=10000.0, freq_scale=1.0, ext_factor=0.0,
-             attn_factor=1.0, beta_fast=32.0, beta_slow=1.0):
+             attn_factor=1.0, beta_fast=32.0, beta_slow=1.0, factors=None):
     """x (n_tokens, n_head, head_dim). ggml's numerics: theta is computed in float32 —
-    theta_scale = powf(base, -2/n_dims), theta_{i+1} = theta_i * theta_scale, and YaRN's
-    interpolation/extrapolation mix; cos, sin and the rotation in double."""
+    theta_scale = powf(base, -2/n_dims), theta_{i+1} = theta_i * theta_scale, divided by
+    factors[i] if given, and YaRN's interpolation/extrapolation mix; cos, sin and the rotation
+    in double."""
     out = x.astype(np.float64).copy()
     theta_scale = np.float32(base) ** np.float32(-2.0 / n_dims)
 
@@ -247,12 +248,13 @@ def rope_ref(x, pos, n_dims, mode, n_ctx_orig=0, base=10000.0, freq_scale=1.0, e
         theta = np.float32(p)
         for i in range(half):
             f = np.float32
-            th = f(freq_scale) * theta
+            extrap = theta if factors is None else f(theta / f(factors[i]))
+            th = f(freq_scale) * extrap
             mscale = attn_factor
             if ext_factor:
                 ramp = f(1) - min(f(1), max(f(0), (f(i) - f(low)) / max(f(0.001), f(high) - f(low))))
                 mix = ramp * f(ext_factor)
-                th = th * (f(1) - mix) + theta * mix
+                th = th * (f(1) - mix) + extrap * mix
                 mscale *= 1 + 0.1 * math.log(1 / freq_scale)
             c, s = math.cos(float(th)) * mscale, math.sin(float(th)) * mscale
             a, b = (i, i + half) if mode == 2 else (2 * i, 2 * i + 1)
@@ -285,6 +287,27 @@ def test_rope(case, path, n_threads, layout):
     check_op(lambda ctx, a, p: ops.rope_ext(ctx, a, p, **params),
              lambda a, p: rope_ref(a, p, **kw),
              [Input(x), Input(pos, T.I32)], 2e-5, path=path, n_threads=n_threads, layout=layout)
+
+
+@pytest.mark.parametrize("mode, n_dims, ext_factor", [(0, 32, 0.0), (2, 24, 0.0), (2, 32, 1.0)])
+@grid()
+def test_rope_frequency_factors(mode, n_dims, ext_factor, path, n_threads, layout):
+    """Per-pair divisors of the angle (Llama 3.1 rope_freqs, Phi-3 LongRoPE), also under YaRN."""
+    x = rand(5, 3, 32)
+    pos = np.array([0, 3, 7, 100, 2047], dtype=np.int32)
+    factors = np.random.default_rng(5).uniform(1.0, 8.0, n_dims // 2).astype(np.float32)
+    kw = dict(n_dims=n_dims, mode=mode, n_ctx_orig=512, freq_scale=0.5, ext_factor=ext_factor, attn_factor=1.19)
+    check_op(lambda ctx, a, p, ff: ops.rope_ext(ctx, a, p, freq_factors=ff, **kw),
+             lambda a, p, ff: rope_ref(a, p, factors=ff, **kw),
+             [Input(x), Input(pos, T.I32), Input(factors, movable=False)], 2e-5, path=path, n_threads=n_threads, layout=layout)
+
+
+def test_rope_frequency_factors_must_cover_the_rotated_pairs():
+    ctx = pyggml.Context(1 << 20)
+    x = ctx.new_tensor_3d(T.F32, 32, 2, 4)
+    pos = ctx.new_tensor_1d(T.I32, 4)
+    with pytest.raises(ValueError, match="freq_factors"):
+        ops.rope_ext(ctx, x, pos, n_dims=32, freq_factors=ctx.new_tensor_1d(T.F32, 8))
 
 
 # ---- get_rows, set_rows ------------------------------------------------------------------------

@@ -157,3 +157,58 @@ def test_bad_parameters_name_themselves(kwargs, name):
 def test_bad_seed_is_rejected(seed):
     with pytest.raises(ValueError, match="seed"):
         make_rng(seed)
+
+
+# ---- typical, mirostat, hooks ---------------------------------------------------------------
+
+def test_typical_keeps_tokens_closest_to_the_entropy_until_mass_exceeds_p():
+    from pyggml.sampling import typical_keep
+    probs = np.array([0.5, 0.3, 0.15, 0.05])
+    logits = np.log(probs).astype(np.float32)
+    entropy = -(probs * np.log(probs)).sum()                    # 1.1437
+    distance = np.abs(-np.log(probs) - entropy)                 # [0.45, 0.06, 0.75, 1.85]
+    order = np.argsort(distance)                                # 1, 0, 2, 3
+    assert list(typical_keep(logits, 0.7)) == list(order[:2])   # 0.3 + 0.5 = 0.8 > 0.7
+    assert list(typical_keep(logits, 0.2)) == [1]
+    assert list(typical_keep(logits, 0.2, min_keep=3)) == list(order[:3])
+    assert list(typical_keep(logits, 1.0)) == [0, 1, 2, 3]
+
+
+def test_mirostat_v2_keeps_tokens_below_mu_and_updates_mu():
+    probs = np.array([0.6, 0.3, 0.1])
+    logits = np.log(probs).astype(np.float32)
+    # tau 0.5: mu starts at 1.0 bit; only p=0.6 (0.74 bits) is below it
+    sampler = Sampler(SamplingParams(mirostat_mode=2, mirostat_tau=0.5, mirostat_eta=0.1), seed=0)
+    assert sampler.sample(logits) == 0
+    # the kept set is renormalised to p = 1: surprise 0, mu -= 0.1 * (0 - 0.5)
+    assert sampler.mirostat_mu == pytest.approx(1.05)
+    state = sampler.state()
+    sampler.mirostat_mu = 7.0
+    sampler.set_state(state)
+    assert sampler.mirostat_mu == pytest.approx(1.05)
+
+
+def test_mirostat_v1_with_high_mu_samples_the_distribution():
+    probs = np.array([0.4, 0.3, 0.2, 0.1])
+    logits = np.log(probs).astype(np.float32)
+    sampler = Sampler(SamplingParams(mirostat_mode=1, mirostat_tau=20.0, mirostat_eta=0.0), seed=3)
+    counts = np.bincount([sampler.sample(logits) for _ in range(4000)], minlength=4) / 4000
+    assert np.allclose(counts, probs, atol=0.03)
+
+
+def test_logit_bias_processor_checks_its_keys():
+    from pyggml.sampling import LogitBiasProcessor
+    bias = LogitBiasProcessor({"2": 5.0, 0: -1.0}, n_vocab=4)
+    assert list(bias(np.zeros(1, np.int32), np.zeros(4, np.float32))) == [-1.0, 0.0, 5.0, 0.0]
+    with pytest.raises(ValueError, match="logit_bias key 'x'"):
+        LogitBiasProcessor({"x": 1.0}, n_vocab=4)
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        LogitBiasProcessor({9: 1.0}, n_vocab=4)
+
+
+@pytest.mark.parametrize("kwargs, name", [({"typical_p": 0.0}, "typical_p"), ({"mirostat_mode": 3}, "mirostat_mode"),
+                                          ({"mirostat_tau": -1.0}, "mirostat_tau"),
+                                          ({"mirostat_eta": float("nan")}, "mirostat_eta")])
+def test_bad_new_parameters_name_themselves(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        SamplingParams(**kwargs)

@@ -7,7 +7,8 @@
   (tools/make_tokenizer_fixtures.py), on the real vocabularies with metadata overrides (other
   pre-tokenizers, SPM flags) and on two synthetic vocabularies; plus llama.cpp's special ids,
   end-of-generation set and the rendering of every token.
-- malformed metadata, unknown pre-tokenizer, streaming detokenizer.
+- malformed metadata, unknown pre-tokenizer (refused; opt-in fallback), streaming detokenizer.
+  Every pre type against llama.cpp: test_pretokenizers.py.
 """
 from __future__ import annotations
 
@@ -177,10 +178,13 @@ def test_fixtures_cover_pre_types_and_flags():
     assert {"smollm2-135m-q4_1", "gemma3-270m-q4_k_m", "synthetic-bpe", "synthetic-spm"} <= vocabs
 
 
-def test_unknown_pre_warns_and_uses_gpt2_rule(vocab_metadata, tokenizer):
+def test_unknown_pre_fallback_uses_the_named_rule(vocab_metadata, monkeypatch):
+    monkeypatch.delenv("PYGGML_PRE_TOKENIZER_FALLBACK", raising=False)
     metadata = {**vocab_metadata("synthetic-bpe"), "tokenizer.ggml.pre": "no-such-pre"}
+    with pytest.raises(ValueError, match="no-such-pre"):
+        Tokenizer.from_metadata(metadata)
     with pytest.warns(UserWarning, match="no-such-pre"):
-        tok = Tokenizer.from_metadata(metadata)
+        tok = Tokenizer.from_metadata(metadata, pre_tokenizer_fallback="gpt-2")
     rows = next(g[2] for g in FIXTURE_GROUPS
                 if g[1] == "synthetic-bpe" and g[2][0]["overrides"].get("tokenizer.ggml.pre") == "gpt-2")
     for row in rows[1:]:

@@ -120,7 +120,7 @@ static float tile_scores(const pg_compute_params *p, const pg_tensor *k, int64_t
         float s;
         dot(dk, &s, k32 ? (const void *)(k32 + (t0 + j) * dk) : pg_row_ptr(k, hk, t0 + j, i3k), q);
         s *= scale;
-        if (softcap != 0.0f) s = softcap * tanhf(s / softcap);
+        if (softcap != 0.0f) s = softcap * tanhf(s * (1.0f / softcap));
         s += m;
         scores[j] = s;
         if (s > max) max = s;
@@ -190,7 +190,7 @@ static void group_scores(const pg_compute_params *p, const pg_tensor *dst, int64
             const float m = mask_row ? mask_row[j] : 0.0f;
             if (j < lo || j > hi || m == -INFINITY) { sc[j] = -INFINITY; continue; }
             float s = sc[j] * scale;
-            if (softcap != 0.0f) s = softcap * tanhf(s / softcap);
+            if (softcap != 0.0f) s = softcap * tanhf(s * (1.0f / softcap));
             sc[j] = s + m;
         }
     }

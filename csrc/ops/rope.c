@@ -1,6 +1,8 @@
 /* Rotary position embedding (RoPE), ggml's numerics, with YaRN.
  *   src0 x (head_dim, n_head, n_tokens, ne3) F32, any strides; dst same shape, contiguous
  *   src1 positions I32 (n_tokens)
+ *   src2 frequency factors F32 (>= n_dims/2) or NULL: pair i turns by theta_i / factors[i]
+ *        (Llama 3.1's rope_freqs, Phi-3's LongRoPE short/long factors), as ggml does
  * The first n_dims of each head are rotated in pairs — mode 0 (normal): (2i, 2i+1); mode 2
  * (NeoX): (i, i + n_dims/2) — by theta_i = pos * freq_base^(-2i/n_dims), computed as ggml
  * does (theta_scale = powf(base, -2/n_dims) multiplied iteratively in float); the rest of the
@@ -50,10 +52,12 @@ static rope_params read_params(const pg_tensor *dst) {
     return r;
 }
 
-/* cache[2i] = cos(theta_i) * mscale, cache[2i+1] = sin(theta_i) * mscale, i < n_dims/2 */
-static void fill_cache(const rope_params *r, float pos, float *cache) {
-    float theta_extrap = pos;
+/* cache[2i] = cos(theta_i) * mscale, cache[2i+1] = sin(theta_i) * mscale, i < n_dims/2;
+ * factors (NULL = all 1) divide each pair's angle before scaling */
+static void fill_cache(const rope_params *r, float pos, const float *factors, float *cache) {
+    float theta_base = pos;
     for (int i0 = 0; i0 < r->n_dims; i0 += 2) {
+        const float theta_extrap = factors ? theta_base / factors[i0 / 2] : theta_base;
         float theta = r->freq_scale * theta_extrap;
         float mscale = r->attn_factor;
         if (r->ext_factor != 0.0f) {
@@ -63,7 +67,7 @@ static void fill_cache(const rope_params *r, float pos, float *cache) {
         }
         cache[i0] = cosf(theta) * mscale;
         cache[i0 + 1] = sinf(theta) * mscale;
-        theta_extrap *= r->theta_scale;
+        theta_base *= r->theta_scale;
     }
 }
 
@@ -86,6 +90,7 @@ size_t pg_rope_work_size(const pg_tensor *dst, int n_threads) {
 
 void pg_forward_rope(const pg_compute_params *p, pg_tensor *dst) {
     const pg_tensor *src0 = dst->src[0], *pos = dst->src[1];
+    const float *factors = dst->src[2] ? (const float *)dst->src[2]->data : NULL;
     const rope_params r = read_params(dst);
     float *cache = pg_thread_scratch(p, (size_t)r.n_dims * sizeof(float));
     const int64_t s0 = (int64_t)(src0->nb[0] / sizeof(float));
@@ -96,7 +101,7 @@ void pg_forward_rope(const pg_compute_params *p, pg_tensor *dst) {
         int64_t i1, i2, i3;
         pg_row_coords(src0, ir, &i1, &i2, &i3);
         if (i2 != cached_token) {
-            fill_cache(&r, (float)*(const int32_t *)((const char *)pos->data + i2 * pos->nb[0]), cache);
+            fill_cache(&r, (float)*(const int32_t *)((const char *)pos->data + i2 * pos->nb[0]), factors, cache);
             cached_token = i2;
         }
         rotate_head(p->k, &r, cache, src0->ne[0], (float *)pg_row_ptr(dst, i1, i2, i3),

@@ -95,8 +95,9 @@ class ObjectGuard:
                     if ticket != self._generation:
                         raise StreamInvalidatedError(
                             f"this {self.what} stream was invalidated: a later call on the same "
-                            f"{self.what} took it over (one generation at a time per object; "
-                            f"use one object per concurrent stream)")
+                            f"{self.what} took it over (another generation, eval, reset or state "
+                            f"load; one generation at a time per object: use one object per "
+                            f"concurrent stream)")
                     try:
                         item = next(steps)
                     except StopIteration:

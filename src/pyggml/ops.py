@@ -161,8 +161,9 @@ def soft_max(ctx: Context, a: Tensor) -> Tensor:
 def rope_ext(ctx: Context, a: Tensor, pos: Tensor, n_dims: int, mode: int = ROPE_TYPE_NORMAL,
              n_ctx_orig: int = 0, freq_base: float = 10000.0, freq_scale: float = 1.0,
              ext_factor: float = 0.0, attn_factor: float = 1.0, beta_fast: float = 32.0,
-             beta_slow: float = 1.0) -> Tensor:
-    """Rotary embedding of a (head_dim, n_head, n_tokens) by I32 positions (n_tokens)."""
+             beta_slow: float = 1.0, freq_factors: Tensor | None = None) -> Tensor:
+    """Rotary embedding of a (head_dim, n_head, n_tokens) by I32 positions (n_tokens).
+    freq_factors: F32 (n_dims/2,) or None; pair i turns by theta_i / freq_factors[i]."""
     _require_f32("rope_ext", a)
     if pos.type != GGMLType.I32 or pos.ne[0] != a.ne[2] or pos.n_elements != pos.ne[0]:
         raise ValueError(f"rope_ext: positions {_desc(pos)} must be I32 with one entry per token of {_desc(a)}")
@@ -170,9 +171,13 @@ def rope_ext(ctx: Context, a: Tensor, pos: Tensor, n_dims: int, mode: int = ROPE
         raise ValueError(f"rope_ext: n_dims={n_dims} must be even and in 1..{a.ne[0]}")
     if mode not in (ROPE_TYPE_NORMAL, ROPE_TYPE_NEOX):
         raise ValueError(f"rope_ext: mode {mode} unsupported (0 normal, 2 neox)")
+    if freq_factors is not None and (freq_factors.type != GGMLType.F32 or freq_factors.ne[0] < n_dims // 2
+                                     or not freq_factors.is_contiguous()):
+        raise ValueError(f"rope_ext: freq_factors {_desc(freq_factors)} must be contiguous F32 with >= {n_dims // 2} entries")
     params = [n_dims, mode, n_ctx_orig, _f32(freq_base), _f32(freq_scale), _f32(ext_factor),
               _f32(attn_factor), _f32(beta_fast), _f32(beta_slow)]
-    return _result(ctx, Op.ROPE, GGMLType.F32, a.ne, (a, pos), params, n_dims=a.n_dims)
+    srcs = (a, pos) if freq_factors is None else (a, pos, freq_factors)
+    return _result(ctx, Op.ROPE, GGMLType.F32, a.ne, srcs, params, n_dims=a.n_dims)
 
 
 # ---- matmul, rows, reductions ----------------------------------------------------------------

@@ -6,6 +6,7 @@ call. n_kv (cache positions attended) is the filled length rounded up to KV_PAD,
 rebuilds a graph once per KV_PAD tokens, not per token."""
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from .arch.layers import BatchInputs, LayerCache
 from .gguf import GGUFReader
 from .guard import ObjectGuard, serialized
 from .graph import Graph, default_n_threads
-from .tensor import Context, Tensor
+from .tensor import Context, Op, Tensor
 from .types import GGMLType
 from .weights import WeightStore
 
@@ -39,19 +40,28 @@ def _write_mask(mask: Tensor, visible: np.ndarray) -> None:
 class _BuiltGraph:
     graph: Graph
     batch: BatchInputs
-    logits: Tensor
+    logits: Tensor     # (n_vocab, n_out), or (n_embd, n_out) hidden states for an "embd" graph
     ctx: Context
 
 
 class ModelRunner:
     def __init__(self, model_path, *, n_ctx: int = 512, n_batch: int = 512, n_threads: int | None = None,
-                 kv_type: str = "f16"):
+                 kv_type: str = "f16", metadata_overrides: dict | None = None,
+                 config_overrides: dict | None = None, kv_size: int | None = None):
+        """metadata_overrides: GGUF keys replaced before the config is read (llama.cpp's
+        kv_overrides); config_overrides: ModelConfig fields replaced after (e.g. rope_freq_base).
+        kv_size: cache rows (default n_ctx); a multi-sequence engine (batching.py) shares
+        n_seq * n_ctx rows among its sequences while each position stays below n_ctx."""
         t0 = time.perf_counter()
         self._guard = ObjectGuard("ModelRunner")   # thread safety: see pyggml.guard
         self.reader = GGUFReader(model_path)
         self.metadata = self.reader.metadata
+        if metadata_overrides:
+            self.metadata = {**self.metadata, **metadata_overrides}
         self.arch = get_arch(self.metadata)
         self.config: ModelConfig = self.arch.load_config(self.metadata)
+        if config_overrides:
+            self.config = dataclasses.replace(self.config, **config_overrides)
         if not isinstance(n_ctx, int) or n_ctx <= 0:
             raise ValueError(f"n_ctx must be a positive integer, got {n_ctx!r}")
         if n_ctx > self.config.n_ctx_train:
@@ -60,11 +70,15 @@ class ModelRunner:
             raise ValueError(f"n_batch must be a positive integer, got {n_batch!r}")
         if kv_type not in ("f16", "f32"):
             raise ValueError(f"kv_type must be 'f16' or 'f32', got {kv_type!r}")
+        if kv_size is not None and (isinstance(kv_size, bool) or not isinstance(kv_size, int) or kv_size < n_ctx):
+            raise ValueError(f"kv_size must be an integer >= n_ctx={n_ctx}, got {kv_size!r}")
         self.n_ctx = n_ctx
+        self.kv_size = n_ctx if kv_size is None else kv_size
+        self.max_cached_graphs = MAX_CACHED_GRAPHS
         self.n_batch = min(n_batch, n_ctx)
         self.n_threads = n_threads or default_n_threads()
         self.weights = WeightStore(self.reader)
-        self.weights.require(self.arch.required_tensors(self.config))
+        self.weights.require(*self.arch.tensors(self.config, self.weights.names))
         self.pool = ThreadPool(self.n_threads)
         self._kv_ctx, self.kv = self._make_kv_cache(GGMLType.F16 if kv_type == "f16" else GGMLType.F32)
         self._graphs: OrderedDict[tuple, _BuiltGraph] = OrderedDict()
@@ -75,39 +89,44 @@ class ModelRunner:
 
     def _make_kv_cache(self, type_: GGMLType):
         cfg = self.config
-        per_layer = (cfg.n_embd_k_gqa + cfg.n_embd_v_gqa) * self.n_ctx * (2 if type_ == GGMLType.F16 else 4)
+        per_layer = (cfg.n_embd_k_gqa + cfg.n_embd_v_gqa) * self.kv_size * (2 if type_ == GGMLType.F16 else 4)
         ctx = Context(mem_size=cfg.n_layer * (per_layer + 2048) + 4096)
-        caches = [LayerCache(k=ctx.new_tensor_2d(type_, cfg.n_embd_k_gqa, self.n_ctx, name=f"cache_k_l{il}"),
-                             v=ctx.new_tensor_2d(type_, cfg.n_embd_v_gqa, self.n_ctx, name=f"cache_v_l{il}"))
+        caches = [LayerCache(k=ctx.new_tensor_2d(type_, cfg.n_embd_k_gqa, self.kv_size, name=f"cache_k_l{il}"),
+                             v=ctx.new_tensor_2d(type_, cfg.n_embd_v_gqa, self.kv_size, name=f"cache_v_l{il}"))
                   for il in range(cfg.n_layer)]
         return ctx, caches
 
     # ---- graphs -------------------------------------------------------------------------------
 
-    def _graph_for(self, n_tokens: int, n_kv: int, n_out: int) -> _BuiltGraph:
-        key = (n_tokens, n_kv, n_out)
+    def _graph_for(self, n_tokens: int, n_kv: int, n_out: int, output: str = "logits") -> _BuiltGraph:
+        key = (n_tokens, n_kv, n_out, output)
         built = self._graphs.get(key)
         if built is not None:
             self._graphs.move_to_end(key)
             return built
         ctx = Context(mem_size=_GRAPH_ARENA, no_alloc=True)
         i32 = GGMLType.I32
-        masks = {"causal": ctx.new_tensor_2d(GGMLType.F32, n_kv, n_tokens, name="mask_causal").set_input()}
-        if self.config.n_swa > 0:
-            masks["swa"] = ctx.new_tensor_2d(GGMLType.F32, n_kv, n_tokens, name="mask_swa").set_input()
+        # one mask per attention kind the layers declare (FULL = 0, or a sliding window)
+        masks = {window: ctx.new_tensor_2d(GGMLType.F32, n_kv, n_tokens, name=f"mask_w{window}").set_input()
+                 for window in sorted(set(self.config.layer_windows))}
         batch = BatchInputs(
             tokens=ctx.new_tensor_1d(i32, n_tokens, name="tokens").set_input(),
             positions=ctx.new_tensor_1d(i32, n_tokens, name="positions").set_input(),
             kv_slots=ctx.new_tensor_1d(i32, n_tokens, name="kv_slots").set_input(),
             out_rows=ctx.new_tensor_1d(i32, n_out, name="out_rows").set_input(),
-            masks=masks, n_tokens=n_tokens, n_kv=n_kv)
+            masks=masks, n_tokens=n_tokens, n_kv=n_kv, n_ctx=self.n_ctx)
         logits = self.arch.build(ctx, self.config, self.weights, batch, self.kv)
-        logits.name = "logits"
+        if output == "embd":
+            # the normed hidden state that the output matmul (n_embd -> n_vocab) reads
+            if logits.op != Op.MUL_MAT:
+                raise NotImplementedError(f"{self.config.arch}: embeddings need the graph to end in the output matmul")
+            logits = logits.src[1]
+        logits.name = output
         graph = Graph(ctx)
         graph.build_forward_expand(logits)
         graph.allocate(shared=self._memory)
         built = self._graphs[key] = _BuiltGraph(graph, batch, logits, ctx)
-        while len(self._graphs) > MAX_CACHED_GRAPHS:
+        while len(self._graphs) > self.max_cached_graphs:
             self._graphs.popitem(last=False)
         return built
 
@@ -119,17 +138,16 @@ class ModelRunner:
         g.batch.kv_slots.numpy()[:] = pos
         g.batch.out_rows.numpy()[:] = np.arange(n - n_out, n, dtype=np.int32)
         kv_pos = np.arange(g.batch.n_kv, dtype=np.int32)[None, :]
-        visible = kv_pos <= pos[:, None]              # (n, n_kv) causal; unfilled slots are > pos
-        _write_mask(g.batch.masks["causal"], visible)
-        if "swa" in g.batch.masks:
-            visible &= (pos[:, None] - kv_pos) < self.config.n_swa
-            _write_mask(g.batch.masks["swa"], visible)
+        causal = kv_pos <= pos[:, None]               # (n, n_kv); unfilled slots are > pos
+        for window, mask in g.batch.masks.items():
+            _write_mask(mask, causal & ((pos[:, None] - kv_pos) < window) if window else causal)
 
     # ---- evaluation -----------------------------------------------------------------------------
 
     @serialized
-    def eval(self, tokens, logits_all: bool = False) -> np.ndarray:
-        """Append tokens to the cache; logits (len(tokens), n_vocab) if logits_all else (1, n_vocab)."""
+    def eval(self, tokens, logits_all: bool = False, output: str = "logits") -> np.ndarray:
+        """Append tokens to the cache; logits (len(tokens), n_vocab) if logits_all else (1, n_vocab).
+        output="embd": the final normed hidden states (.., n_embd) instead of logits."""
         tokens = np.asarray(tokens, dtype=np.int64).reshape(-1)
         if tokens.size == 0:
             raise ValueError("eval: no tokens given")
@@ -145,7 +163,7 @@ class ModelRunner:
             last_chunk = start + self.n_batch >= tokens.size
             n_out = chunk.size if logits_all else (1 if last_chunk else 0)
             n_kv = min(self.n_ctx, -(-(self.n_past + chunk.size) // KV_PAD) * KV_PAD)
-            g = self._graph_for(chunk.size, n_kv, max(n_out, 1))
+            g = self._graph_for(chunk.size, n_kv, max(n_out, 1), output)
             self._set_inputs(g, chunk, max(n_out, 1))
             g.graph.compute(pool=self.pool)
             self.n_past += chunk.size
@@ -160,6 +178,26 @@ class ModelRunner:
     @serialized
     def reset(self) -> None:
         self.n_past = 0
+
+    @serialized
+    def kv_state(self, n_keep: int) -> list[tuple[bytes, bytes]]:
+        """Copies of the first n_keep cache rows per layer: [(k bytes, v bytes)] (for save_state)."""
+        return [(c.k.numpy()[:n_keep].tobytes(), c.v.numpy()[:n_keep].tobytes()) for c in self.kv]
+
+    @serialized
+    def set_kv_state(self, layers: list[tuple[bytes, bytes]], n_past: int) -> None:
+        """Restore rows written by kv_state; n_past positions are then cached."""
+        if len(layers) != len(self.kv) or not 0 <= n_past <= self.n_ctx:
+            raise ValueError(f"state has {len(layers)} layers and {n_past} positions; this model has "
+                             f"{len(self.kv)} layers and n_ctx {self.n_ctx}")
+        for cache, (k, v) in zip(self.kv, layers):
+            for tensor, raw in ((cache.k, k), (cache.v, v)):
+                rows = tensor.numpy()
+                flat = np.frombuffer(raw, dtype=rows.dtype)
+                if flat.size != n_past * rows.shape[1]:
+                    raise ValueError(f"state's {tensor.name} holds {flat.size} values, expected {n_past} x {rows.shape[1]}")
+                rows[:n_past] = flat.reshape(n_past, rows.shape[1])
+        self.n_past = n_past
 
     @serialized
     def truncate(self, n_keep: int) -> None:

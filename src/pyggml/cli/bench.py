@@ -2,6 +2,7 @@
 
     pyggml-bench -m a.gguf,b.gguf -p 512 -n 128 -t 1,2 -r 3 -o md [--vs-llama-cpp] [--profile]
 
+--parallel 1,4,8: aggregate decode t/s with that many concurrent streams (see bench_parallel.py).
 pp<P>: one prompt of P tokens evaluated from an empty cache; tg<N>: N tokens decoded one at a time
 after an empty cache. t/s is mean ± sd over -r repetitions (after one warm-up run). With
 --vs-llama-cpp (only when llama-cpp-python's `llama_cpp` is importable; never a dependency) each
@@ -195,6 +196,21 @@ def format_markdown(rows: list[Row], vs: bool) -> str:
     return "\n".join(lines)
 
 
+def _parallel_rows(name, size, params, backend, path, threads, streams, gens, reps) -> list[Row]:
+    from .bench_parallel import decode_rates
+
+    rows = []
+    for n_gen in (n for n in gens if n):
+        rates = decode_rates(path, threads, streams, n_gen, reps)
+        base = statistics.median(rates[streams[0]])
+        for s in streams:
+            mean, sd = _rate(1, [1 / r for r in rates[s]])
+            rows.append(Row(name, size, params, backend, threads, f"tg{n_gen} x{s} streams", mean, sd))
+            print(format_markdown(rows[-1:], False).splitlines()[-1]
+                  + f" median {statistics.median(rates[s]) / base:.2f}x of {streams[0]} stream(s)", file=sys.stderr)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="pyggml-bench", description=__doc__.split("\n")[0])
     ap.add_argument("-m", "--model", required=True, help="GGUF file(s), comma-separated")
@@ -204,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-r", "--repetitions", type=int, default=3)
     ap.add_argument("-o", "--output", choices=("md", "json"), default="md")
     ap.add_argument("--vs-llama-cpp", action="store_true", help="also time llama.cpp (llama-cpp-python)")
+    ap.add_argument("--parallel", default="",
+                    help="stream counts, comma-separated (e.g. 1,4,8): aggregate decode t/s of -n tokens per "
+                         "stream with that many concurrent sequences (BatchEngine); -p is not used")
     ap.add_argument("--profile", action="store_true",
                     help="time per op type: per prompt batch (-p) and per decoded token (-n)")
     args = ap.parse_args(argv)
@@ -213,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
         threads = [int(t) for t in args.threads.split(",")]
         prompts = [int(p) for p in args.n_prompt.split(",")]
         gens = [int(n) for n in args.n_gen.split(",")]
+        streams = [int(s) for s in args.parallel.split(",") if s]
+        if any(s < 1 for s in streams):
+            raise ValueError("--parallel stream counts must be >= 1")
         if args.repetitions < 1 or any(t < 1 for t in threads) or any(x < 0 for x in prompts + gens):
             raise ValueError("repetitions and threads must be >= 1, sizes >= 0")
     except ValueError as e:
@@ -234,6 +256,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         name, size, params = _model_info(path)
         for t in threads:
+            if streams:
+                rows += _parallel_rows(name, size, params, backend, path, t, streams, gens, args.repetitions)
+                continue
             for n_prompt, n_gen in [(p, 0) for p in prompts if p] + [(0, n) for n in gens if n]:
                 ours = bench_engine(PyggmlEngine, path, t, n_prompt, n_gen, args.repetitions)
                 theirs = (bench_engine(LlamaCppEngine, path, t, n_prompt, n_gen, args.repetitions)

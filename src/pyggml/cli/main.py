@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from ..sampling import SamplingParams
-from .timings import format_perf
+from ..timings import format_perf
 
 DEFAULT_MODEL = "smollm2-135m-q4_1"
 EXIT_INTERRUPTED = 130

@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from .main import EXIT_INTERRUPTED, CliError, read_prompt_file, resolve_model, run_guarded
-from .timings import format_perf
+from ..timings import format_perf
 
 
 def token_nll(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:

@@ -18,19 +18,25 @@ import numpy as np
 
 from .bpe import BPETokenizer
 from .detokenize import PieceRenderer, StreamingDetokenizer
+from .pretokenize import PRE_TYPES, UnknownPreTokenizerError
 from .spm import SPMTokenizer
 from .vocab import BPE_MODEL, TokenAttr, Vocab
 
-__all__ = ["StreamingDetokenizer", "TokenAttr", "Tokenizer", "Vocab"]
+__all__ = ["PRE_TYPES", "StreamingDetokenizer", "TokenAttr", "Tokenizer", "UnknownPreTokenizerError", "Vocab"]
 
 _PARSED_ONLY_ON_REQUEST = int(TokenAttr.CONTROL | TokenAttr.UNKNOWN)
 _SPLIT_OUT = int(TokenAttr.CONTROL | TokenAttr.USER_DEFINED | TokenAttr.UNKNOWN)
 
 
 class Tokenizer:
-    def __init__(self, vocab: Vocab):
+    def __init__(self, vocab: Vocab, *, pre_tokenizer_fallback: str | None = None):
+        """pre_tokenizer_fallback: a known tokenizer.ggml.pre type to use when the file's is one
+        pyggml does not know (else UnknownPreTokenizerError; env PYGGML_PRE_TOKENIZER_FALLBACK too)."""
         self.vocab = vocab
-        self._model = BPETokenizer(vocab) if vocab.model == BPE_MODEL else SPMTokenizer(vocab)
+        if vocab.model == BPE_MODEL:
+            self._model = BPETokenizer(vocab, pre_tokenizer_fallback)
+        else:
+            self._model = SPMTokenizer(vocab)
         self._renderer = PieceRenderer(vocab, self._model.normal_piece)
         special = np.flatnonzero(np.frombuffer(vocab.attrs, np.uint8) & _SPLIT_OUT).tolist()
         special.sort(key=lambda i: -len(vocab.texts[i]))  # longest first; stable: ties by id
@@ -38,16 +44,16 @@ class Tokenizer:
                                 for i in special]
 
     @classmethod
-    def from_metadata(cls, metadata: Mapping[str, Any]) -> Tokenizer:
+    def from_metadata(cls, metadata: Mapping[str, Any], *, pre_tokenizer_fallback: str | None = None) -> Tokenizer:
         """metadata: GGUF key -> value, as pyggml.gguf.GGUFReader(path).metadata gives it."""
-        return cls(Vocab.from_metadata(metadata))
+        return cls(Vocab.from_metadata(metadata), pre_tokenizer_fallback=pre_tokenizer_fallback)
 
     @classmethod
-    def from_gguf(cls, path: str | os.PathLike) -> Tokenizer:
+    def from_gguf(cls, path: str | os.PathLike, *, pre_tokenizer_fallback: str | None = None) -> Tokenizer:
         from ..gguf import GGUFReader
 
         with GGUFReader(path) as reader:
-            return cls.from_metadata(reader.metadata)
+            return cls.from_metadata(reader.metadata, pre_tokenizer_fallback=pre_tokenizer_fallback)
 
     # --- properties ------------------------------------------------------------------------
 

@@ -68,9 +68,9 @@ def decode_utf8_like_llama(data: bytes) -> str:
 
 
 class BPETokenizer:
-    def __init__(self, vocab: Vocab):
+    def __init__(self, vocab: Vocab, pre_tokenizer_fallback: str | None = None):
         self.vocab = vocab
-        spec = pre_tokenizer_spec(vocab.pre)
+        spec = pre_tokenizer_spec(vocab.pre, pre_tokenizer_fallback)
         self.pre_tokenizer = PreTokenizer(spec)
         self.ignore_merges = spec.ignore_merges
         self.ranks = vocab.merge_ranks
