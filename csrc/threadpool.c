@@ -38,6 +38,7 @@ struct pg_threadpool {
     pthread_t *threads;
     pthread_mutex_t mutex;
     pthread_cond_t cond;
+    pthread_mutex_t run_lock;      /* one job at a time: callers on other threads wait here */
     atomic_int job_gen;            /* bumped once per posted job */
     atomic_int stop;
     pg_job job;
@@ -95,9 +96,11 @@ static void run_job(pg_threadpool *tp, int ith) {
         .ith = ith, .nth = tp->n_threads, .wdata = job->work, .wsize = job->work_size,
         .k = pg_active_kernels, .tp = tp,
     };
+    int n_run = 0;
     for (int i = 0; i < job->n_nodes; i++) {
         pg_tensor *node = job->nodes[i];
         if (is_noop(node->op)) continue;
+        n_run++;
         uint64_t t0 = (ith == 0 && job->profile) ? now_ns() : 0;
         pg_compute_forward(&p, node);
         pg_barrier(&p);
@@ -107,6 +110,9 @@ static void run_job(pg_threadpool *tp, int ith) {
         }
         if (atomic_load_explicit(&tp->error, memory_order_relaxed)) break;   /* the same for all: set before the barrier */
     }
+    /* A job with nothing to run still meets once, so no worker copies the job slot late (after
+     * the caller has posted the next job). */
+    if (n_run == 0) pg_barrier(&p);
 }
 
 static void *worker_main(void *arg) {
@@ -138,6 +144,7 @@ pg_threadpool *pg_threadpool_new(int n_threads) {
     tp->n_threads = n_threads;
     pthread_mutex_init(&tp->mutex, NULL);
     pthread_cond_init(&tp->cond, NULL);
+    pthread_mutex_init(&tp->run_lock, NULL);
     tp->threads = calloc((size_t)n_threads, sizeof(pthread_t));
     for (int i = 1; i < n_threads; i++) {
         void **arg = malloc(2 * sizeof(void *));
@@ -163,6 +170,7 @@ void pg_threadpool_free(pg_threadpool *tp) {
     for (int i = 1; i < tp->n_threads; i++) pthread_join(tp->threads[i], NULL);
     pthread_mutex_destroy(&tp->mutex);
     pthread_cond_destroy(&tp->cond);
+    pthread_mutex_destroy(&tp->run_lock);
     free(tp->threads);
     free(tp);
 }
@@ -179,6 +187,9 @@ size_t pg_graph_work_size(pg_tensor *const *nodes, int n_nodes, int n_threads) {
 int pg_graph_compute(pg_threadpool *tp, pg_tensor *const *nodes, int n_nodes, void *work,
                      size_t work_size, pg_profile *profile) {
     if (!pg_active_kernels) return -1;
+    /* The workers, the job slot, the barrier and the chunk counter serve one job at a time: a
+     * second caller (another thread sharing the pool) waits for the running graph to finish. */
+    pthread_mutex_lock(&tp->run_lock);
     tp->job = (pg_job){nodes, n_nodes, work, work_size, profile};
     atomic_store(&tp->error, 0);
     tp->error_node = NULL;
@@ -189,5 +200,7 @@ int pg_graph_compute(pg_threadpool *tp, pg_tensor *const *nodes, int n_nodes, vo
         pthread_mutex_unlock(&tp->mutex);
     }
     run_job(tp, 0);
-    return atomic_load(&tp->error);
+    int rc = atomic_load(&tp->error);
+    pthread_mutex_unlock(&tp->run_lock);
+    return rc;
 }

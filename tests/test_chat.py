@@ -108,17 +108,18 @@ def test_sandbox_refuses_attribute_tricks_and_mutation(template):
     assert messages == [user("hello")]
 
 
-def test_sandbox_hides_function_internals():
-    # unsafe attributes come back undefined (render as nothing) rather than leaking
-    assert ChatFormatter("[{{ raise_exception.__globals__ }}][{{ '{0.__class__}'.format(messages) }}]"
-                         ).render([user("x")]) == "[][]"
+@pytest.mark.parametrize("template", ["[{{ raise_exception.__globals__ }}]",
+                                      "[{{ '{0.__class__}'.format(messages) }}]"])
+def test_sandbox_refuses_function_internals(template):
+    with pytest.raises(ChatTemplateError, match="unsafe"):
+        ChatFormatter(template).render([user("x")])
 
 
 @pytest.mark.parametrize("template, message", [
     ("{{ 'a' * 10**10 }}", "unsafe"),
     ("{% for i in range(100000) %}{% for j in range(100000) %}0123456789{% endfor %}{% endfor %}",
      str(MAX_OUTPUT_CHARS)),
-    ("{{ range(10**9) | list }}", "Range too big"),
+    ("{{ range(10**9) | list }}", "over the limit"),
     ("{% include '/etc/passwd' %}", "loader"),
     ("{{ 1 / 0 }}", "ZeroDivisionError"),
 ])

@@ -42,7 +42,7 @@ def test_mul_mat_outputs_equal_vec_dot_bitwise(path, wtype, n_out, m, n_threads)
         k = 512 if traits(wtype).block_size == 256 else 160
         w = rng.standard_normal((n_out, k)).astype(np.float32) * rng.uniform(0.01, 3.0, size=(n_out, 1)).astype(np.float32)
         raw = w.view(np.uint8) if wtype == T.F32 else quantize(w, wtype)
-        raw = np.ascontiguousarray(raw).reshape(n_out, -1)
+        raw = np.ascontiguousarray(raw).view(np.uint8).reshape(n_out, -1)
         acts = rng.standard_normal((m, k)).astype(np.float32) * 2.0
         got = _mul_mat(raw, wtype, k, n_out, acts, n_threads)
 

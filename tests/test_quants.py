@@ -47,6 +47,11 @@ def gguf_bytes(x, t):
     return np.ascontiguousarray(gguf_quantize(x, GT(int(t)))).view(np.uint8)
 
 
+def raw_bytes(a):
+    """The bytes of an array (quantize gives float32/float16 arrays for F32/F16, uint8 rows otherwise)."""
+    return np.ascontiguousarray(a).view(np.uint8)
+
+
 def same_bits(a, b):
     return a.shape == b.shape and np.array_equal(a.view(np.uint32), b.view(np.uint32))
 
@@ -65,7 +70,7 @@ def random_blocks(rng, t, n_blocks):
     random finite values)."""
     if t in (G.F32, G.F16, G.BF16):
         x = rng.standard_normal(n_blocks).astype(np.float32)
-        return x.view(np.uint8) if t == G.F32 else pq.quantize(x, t)
+        return x.view(np.uint8) if t == G.F32 else pq.quantize(x, t).view(np.uint8)
     raw = rng.integers(0, 256, size=(n_blocks, ts(t)), dtype=np.uint8)
     scale_offsets = {G.Q4_0: [0], G.Q4_1: [0, 2], G.Q5_0: [0], G.Q5_1: [0, 2], G.Q8_0: [0], G.Q8_1: [0, 2],
                      G.Q2_K: [80, 82], G.Q3_K: [108], G.Q4_K: [0, 2], G.Q5_K: [0, 2], G.Q6_K: [208]}
@@ -140,9 +145,12 @@ def test_quantize_bit_exact(t, shape):
     rng = np.random.default_rng(sum(shape) + int(t))
     x = realistic_rows(rng, int(np.prod(shape[:-1])), shape[-1]).reshape(shape)
     ours = pq.quantize(x, t)
-    assert ours.dtype == np.uint8 and ours.shape == (*shape[:-1], shape[-1] // bs(t) * ts(t))
     with np.errstate(over="ignore"):
-        assert np.array_equal(ours, gguf_bytes(x, t))
+        want = gguf_quantize(x, GT(int(t)))
+    assert ours.dtype == want.dtype and ours.shape == want.shape   # float32/float16 for F32/F16
+    if t not in (G.F32, G.F16):
+        assert ours.dtype == np.uint8 and ours.shape == (*shape[:-1], shape[-1] // bs(t) * ts(t))
+    assert np.array_equal(np.ascontiguousarray(ours).view(np.uint8), gguf_bytes(x, t))
 
 
 def extreme_blocks():
@@ -166,14 +174,16 @@ def extreme_blocks():
 def test_quantize_extremes_bit_exact(t):
     x = extreme_blocks()
     with np.errstate(all="ignore"):
-        assert np.array_equal(pq.quantize(x, t), gguf_bytes(x, t))
+        assert np.array_equal(raw_bytes(pq.quantize(x, t)), gguf_bytes(x, t))
 
 
 def test_quantize_f16_edges_bit_exact():
     vals = np.array([65504, 65519.99, 65520, -65520, 1e9, np.inf, -np.inf, 2.0 ** -25, 2.0 ** -25 * 3,
                      2.0 ** -14 * (1 - 2.0 ** -11), 6e-8, -6e-8, 1e-45], dtype=np.float32)
     with np.errstate(over="ignore"):
-        assert np.array_equal(pq.quantize(vals, G.F16), vals.astype(np.float16).view(np.uint8))
+        ours = pq.quantize(vals, G.F16)
+        assert ours.dtype == np.float16 and ours.shape == vals.shape
+        assert np.array_equal(ours.view(np.uint16), vals.astype(np.float16).view(np.uint16))
 
 
 @pytest.mark.parametrize("t", [G.Q4_1, G.Q8_0, G.Q5_0, G.Q4_0, G.Q5_1, G.BF16], ids=lambda t: t.name)
@@ -181,7 +191,7 @@ def test_quantize_accepts_any_layout(t):
     rng = np.random.default_rng(3)
     base = rng.standard_normal((64, 6)).astype(np.float64)
     x = base.T  # transposed float64 view: copied and cast, like gguf-py does
-    assert np.array_equal(pq.quantize(x, t), gguf_bytes(np.ascontiguousarray(x, dtype=np.float32), t))
+    assert np.array_equal(raw_bytes(pq.quantize(x, t)), gguf_bytes(np.ascontiguousarray(x, dtype=np.float32), t))
 
 
 # ---------------- activation formats Q8_1 / Q8_K (oracles written from ggml's definitions) ----------------
@@ -305,7 +315,7 @@ def test_k_quant_zero_and_constant_blocks(t):
 @pytest.mark.parametrize("t", [G.F16, G.BF16], ids=lambda t: t.name)
 def test_nan_and_inf_kept_by_float_types(t):
     x = np.array([np.nan, -np.nan, np.inf, -np.inf, 1.0, 0.0, -0.0, 2.0], dtype=np.float32)
-    assert np.array_equal(pq.quantize(x, t), gguf_bytes(x, t))
+    assert np.array_equal(raw_bytes(pq.quantize(x, t)), gguf_bytes(x, t))
     y = pq.dequantize(pq.quantize(x, t), t)
     assert np.isnan(y[:2]).all() and np.array_equal(y[2:], x[2:])
 
@@ -408,7 +418,7 @@ def test_vec_dot_random(simd_path, wt, n_blocks):
     n = n_blocks * bs(wt) if bs(wt) > 1 else n_blocks * 32 + 5  # float rows: odd lengths
     rng = np.random.default_rng(n + int(wt))
     x = realistic_rows(rng, 1, n)[0] if n % 32 == 0 else rng.standard_normal(n).astype(np.float32)
-    w_raw = pq.quantize(x, wt)
+    w_raw = raw_bytes(pq.quantize(x, wt))
     check_vec_dot(wt, w_raw, rng.standard_normal(n).astype(np.float32), n)
 
 
@@ -431,7 +441,7 @@ def test_quantize_row_activation(simd_path, at):
         assert np.array_equal(blocks[:, ts(at) - 32:].view(np.int8), q)
         assert np.array_equal(blocks[:, :2].copy().view(np.float16)[:, 0], d.astype(np.float16))
         return
-    ref = pq.quantize(x, at)
+    ref = raw_bytes(pq.quantize(x, at))
     if simd_path == "scalar" or at in (G.F32, G.F16, G.BF16):
         assert np.array_equal(got, ref)  # the scalar path is the reference; float casts are exact RNE
         return
@@ -504,7 +514,7 @@ def test_real_weights_requantize_like_gguf(smollm, gemma):
     for tensor in src:
         x = gguf_dequantize(np.asarray(tensor.data), tensor.tensor_type)
         for t in EXACT_QUANT:
-            assert np.array_equal(pq.quantize(x, t), gguf_bytes(x, t)), (tensor.name, t.name)
+            assert np.array_equal(raw_bytes(pq.quantize(x, t)), gguf_bytes(x, t)), (tensor.name, t.name)
 
 
 def test_vec_dot_real_rows(simd_path, smollm, gemma):
@@ -517,3 +527,32 @@ def test_vec_dot_real_rows(simd_path, smollm, gemma):
             w_raw = np.ascontiguousarray(np.asarray(tensor.data)[r])
             n = w_raw.size // ts(wt) * bs(wt)
             check_vec_dot(wt, w_raw, rng.standard_normal(n).astype(np.float32), n)
+
+
+# ---------------- gguf-py's result dtypes and shapes, every type both support ----------------
+
+def _gguf_supports(fn, t):
+    try:
+        fn(np.zeros((1, bs(t)), np.float32) if fn is gguf_quantize else np.zeros((1, ts(t)), np.uint8), GT(int(t)))
+        return True
+    except (NotImplementedError, KeyError, ValueError):
+        return False
+
+
+@pytest.mark.parametrize("t", [t for t in G if t.name in GT.__members__], ids=lambda t: t.name)
+@pytest.mark.parametrize("shape_rows", [(2,), (2, 3), ()])
+def test_results_have_gguf_py_dtype_and_shape(t, shape_rows):
+    rng = np.random.default_rng(int(t))
+    tr = traits(t)
+    if tr.can_quantize and _gguf_supports(gguf_quantize, t):
+        x = rng.standard_normal((*shape_rows, 2 * bs(t))).astype(np.float32)
+        ours, want = pq.quantize(x, t), gguf_quantize(x, GT(int(t)))
+        assert (ours.dtype, ours.shape) == (want.dtype, want.shape)
+        assert np.array_equal(raw_bytes(ours), raw_bytes(want)) or t not in EXACT_QUANT
+    if tr.can_dequantize and _gguf_supports(gguf_dequantize, t):
+        raw = raw_bytes(pq.quantize(rng.standard_normal((*shape_rows, 2 * bs(t))).astype(np.float32), t)) \
+            if tr.can_quantize else rng.integers(0, 256, (*shape_rows, 2 * ts(t)), dtype=np.uint8)
+        raw = raw.reshape(*shape_rows, -1)
+        with np.errstate(all="ignore"):
+            ours, want = pq.dequantize(raw, t), gguf_dequantize(raw, GT(int(t)))
+        assert (ours.dtype, ours.shape) == (want.dtype, want.shape)

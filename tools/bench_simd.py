@@ -63,6 +63,7 @@ def weight_matrix(name: str, rows: int, cols: int, rng: np.random.Generator) -> 
     """rows x cols of the type as raw bytes (DISTINCT_ROWS quantized rows, tiled)."""
     distinct = min(rows, DISTINCT_ROWS)
     tile = quants.quantize(rng.standard_normal((distinct, cols)).astype(np.float32), type_id(name))
+    tile = np.ascontiguousarray(tile).view(np.uint8)   # F32/F16 come back as float arrays
     return np.ascontiguousarray(np.tile(tile, (-(-rows // distinct), 1))[:rows]).reshape(-1)
 
 
@@ -74,7 +75,7 @@ def bench_gemv(paths: list[str], rows: int, cols: int, min_seconds: float, rng) 
         tid = type_id(name)
         w = weight_matrix(name, rows, cols, rng)
         partner = traits(tid).vec_dot_type
-        activation = quants.quantize(x, partner).reshape(-1)
+        activation = quants.quantize(x, partner).reshape(-1).view(np.uint8)
         for path in paths:
             pyggml.set_simd_path(path)
             seconds = _core.bench_gemv(tid, w, rows, cols, activation, y, min_seconds)

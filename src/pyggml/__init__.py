@@ -53,3 +53,4 @@ from .llama import Llama  # noqa: E402,F401
 from .grammar import LlamaGrammar  # noqa: E402,F401  (llguidance is imported on first use)
 from .sampling import LogitsProcessorList, StoppingCriteriaList  # noqa: E402,F401
 from .state import LlamaCache, LlamaRAMCache, LlamaState  # noqa: E402,F401
+from .guard import ClosedError, StreamInvalidatedError  # noqa: E402,F401

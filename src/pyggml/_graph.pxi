@@ -124,8 +124,15 @@ def new_tensor(CContext ctx, int type, ne, nb, bint alloc):
 
 
 cdef class ThreadPool:
-    """Persistent worker threads; joined when the object is freed (or close())."""
+    """Persistent worker threads; joined when the object is freed (or close()).
+
+    Any number of Python threads may share a pool: the C executor runs one graph at a time and
+    the others wait. close() while a graph runs on another thread (GIL released) does not free
+    the pool under it: the pool is marked closed at once (new computes raise) and freed by the
+    last running compute when it returns."""
     cdef pg_threadpool *ptr
+    cdef int n_running        # computes in flight (changed only with the GIL held)
+    cdef bint closing
 
     def __cinit__(self, int n_threads):
         if n_threads < 1:
@@ -136,15 +143,37 @@ cdef class ThreadPool:
 
     @property
     def n_threads(self):
-        return pg_threadpool_n_threads(self.ptr) if self.ptr != NULL else 0
+        return pg_threadpool_n_threads(self.ptr) if self.ptr != NULL and not self.closing else 0
+
+    @property
+    def closed(self):
+        return self.closing or self.ptr == NULL
+
+    cdef pg_threadpool *acquire(self) except NULL:
+        if self.ptr == NULL or self.closing:
+            raise ValueError("the threadpool is closed")
+        self.n_running += 1
+        return self.ptr
+
+    cdef void release(self):
+        self.n_running -= 1
+        if self.closing and self.n_running == 0:
+            self._free()
+
+    cdef void _free(self):
+        cdef pg_threadpool *p = self.ptr
+        self.ptr = NULL
+        if p != NULL:
+            with nogil:
+                pg_threadpool_free(p)
 
     def close(self):
-        if self.ptr != NULL:
-            with nogil:
-                pg_threadpool_free(self.ptr)
-            self.ptr = NULL
+        self.closing = True
+        if self.n_running == 0:
+            self._free()
 
     def __dealloc__(self):
+        # a compute in flight holds a reference to the pool, so none runs here
         if self.ptr != NULL:
             pg_threadpool_free(self.ptr)
 
@@ -154,6 +183,7 @@ cdef class NodeList:
     cdef pg_tensor **nodes
     cdef int n
     cdef object refs   # keeps the CTensor wrappers (and so their contexts) alive
+    cdef bint running  # a compute is in flight (set and cleared with the GIL held)
 
     def __cinit__(self, tensors):
         cdef int i
@@ -172,24 +202,35 @@ cdef class NodeList:
         return pg_graph_work_size(self.nodes, self.n, n_threads)
 
     def compute(self, ThreadPool pool, size_t work_address, size_t work_size, bint profile=False):
-        """Runs every node in one C call (GIL released). Returns {op_id: (ns, count)} if profile."""
+        """Runs every node in one C call (GIL released). Returns {op_id: (ns, count)} if profile.
+        One graph's tensors hold one run's data: a second thread computing the same node list
+        at the same time is refused (it would overwrite the first run's values)."""
         cdef pg_profile prof
         cdef int rc, i
         cdef pg_tensor *node
-        if pool.ptr == NULL:
-            raise ValueError("the threadpool is closed")
+        cdef pg_threadpool *tp
+        if self.running:
+            raise RuntimeError("this graph is already being computed by another thread; "
+                               "serialise the calls (one graph's buffers hold one run)")
+        tp = pool.acquire()
+        self.running = True
         memset(&prof, 0, sizeof(prof))
-        with nogil:
-            rc = pg_graph_compute(pool.ptr, self.nodes, self.n, <void *>work_address, work_size,
-                                  &prof if profile else NULL)
-        if rc == PG_ERR_INDEX_RANGE:
-            i = pg_graph_error_node(pool.ptr)
-            node = self.nodes[i]
-            names = [node.src[j].name.decode(errors="replace") if node.src[j] != NULL else ""
-                     for j in range(PG_MAX_SRC)]
-            from .tensor import Op
-            raise IndexError(f"graph node {i} {node.name.decode(errors='replace')!r} ({Op(node.op).name.lower()}): "
-                             f"an index is out of range for its table (sources {[n for n in names if n]})")
+        try:
+            with nogil:
+                rc = pg_graph_compute(tp, self.nodes, self.n, <void *>work_address, work_size,
+                                      &prof if profile else NULL)
+            if rc == PG_ERR_INDEX_RANGE:
+                i = pg_graph_error_node(tp)
+                node = self.nodes[i]
+                names = [node.src[j].name.decode(errors="replace") if node.src[j] != NULL else ""
+                         for j in range(PG_MAX_SRC)]
+                from .tensor import Op
+                raise IndexError(f"graph node {i} {node.name.decode(errors='replace')!r} "
+                                 f"({Op(node.op).name.lower()}): an index is out of range for its table "
+                                 f"(sources {[n for n in names if n]})")
+        finally:
+            self.running = False
+            pool.release()
         if rc != 0:
             raise RuntimeError(f"graph compute failed (code {rc})")
         if profile:

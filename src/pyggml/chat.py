@@ -5,23 +5,24 @@ Templates come from model files, i.e. from strangers, so they run in
 the caller's data. The globals are the ones Hugging Face templates expect: `messages`,
 `add_generation_prompt`, `bos_token`, `eos_token`, `raise_exception(msg)`, `strftime_now(fmt)`,
 and a `tojson` filter that keeps non-ASCII text as is. A file without a template gets ChatML,
-as llama.cpp does. Memory is guarded for the usual blow-ups (`*` repetition, `**` of huge
-exponents, output past MAX_OUTPUT_CHARS); CPU time is not bounded.
+as llama.cpp does. Each render has a budget (pyggml.template_sandbox): RENDER_SECONDS of wall
+time, no value over a megabyte, output up to MAX_OUTPUT_CHARS; a template over it raises
+ChatTemplateError.
 """
 from __future__ import annotations
 
 import datetime
 import json
-import numbers
 from typing import Any, Mapping, Sequence
 
 import jinja2
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from .template_sandbox import RENDER_SECONDS, TemplateSandbox, render_budget
 
 MAX_OUTPUT_CHARS = 1 << 20   # a rendered prompt longer than this is refused
-MAX_REPEAT_ITEMS = 1 << 16   # `seq * n` may build at most this many items / characters
-MAX_EXPONENT = 1024
+MAX_TEMPLATE_CHARS = 1 << 18  # real templates are a few KiB; compiling is not budgeted
+MAX_JSON_INDENT = 64
 
 CHATML_TEMPLATE = (
     "{% for message in messages %}"
@@ -44,26 +45,13 @@ def _strftime_now(fmt: str) -> str:
 
 
 def _tojson(value: Any, indent: int | None = None, ensure_ascii: bool = False, sort_keys: bool = False) -> str:
+    if indent is not None and not (isinstance(indent, int) and 0 <= indent <= MAX_JSON_INDENT):
+        raise ChatTemplateError(f"tojson indent must be an integer 0..{MAX_JSON_INDENT}, got {indent!r}")
     return json.dumps(value, indent=indent, ensure_ascii=ensure_ascii, sort_keys=sort_keys)
 
 
-class _TemplateSandbox(ImmutableSandboxedEnvironment):
-    """The immutable sandbox, plus size checks on `*` and `**` (never constant-folded)."""
-    intercepted_binops = frozenset(["*", "**"])
-
-    def call_binop(self, context, operator, left, right):
-        if operator == "*":
-            for seq, n in ((left, right), (right, left)):
-                if isinstance(seq, (str, list, tuple)) and isinstance(n, numbers.Integral) \
-                        and len(seq) * n > MAX_REPEAT_ITEMS:
-                    raise SecurityError(f"repetition to {len(seq) * n} items is over the limit {MAX_REPEAT_ITEMS}")
-        if operator == "**" and isinstance(right, numbers.Real) and abs(right) > MAX_EXPONENT:
-            raise SecurityError(f"exponent {right} is over the limit {MAX_EXPONENT}")
-        return super().call_binop(context, operator, left, right)
-
-
-def _environment() -> ImmutableSandboxedEnvironment:
-    env = _TemplateSandbox(trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"])
+def _environment() -> TemplateSandbox:
+    env = TemplateSandbox(trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"])
     env.filters["tojson"] = _tojson
     env.globals["raise_exception"] = _raise_exception
     env.globals["strftime_now"] = _strftime_now
@@ -97,10 +85,16 @@ class ChatFormatter:
         self.source = template if template else CHATML_TEMPLATE
         self.is_fallback = not template
         self.bos_token, self.eos_token = bos_token, eos_token
+        if not isinstance(self.source, str):
+            raise ChatTemplateError(f"chat template must be a string, got {type(self.source).__name__}")
+        if len(self.source) > MAX_TEMPLATE_CHARS:
+            raise ChatTemplateError(f"chat template is {len(self.source)} characters, over the limit {MAX_TEMPLATE_CHARS}")
         try:
             self._template = _environment().from_string(self.source)
         except jinja2.TemplateError as e:
             raise ChatTemplateError(f"chat template does not compile: {e}") from None
+        except (RecursionError, SyntaxError, MemoryError, ValueError) as e:   # e.g. nesting too deep
+            raise ChatTemplateError(f"chat template does not compile: {type(e).__name__}: {e}") from None
 
     @classmethod
     def from_metadata(cls, metadata: Mapping[str, Any]) -> ChatFormatter:
@@ -120,12 +114,13 @@ class ChatFormatter:
         checked = validate_messages(messages)
         pieces, size = [], 0
         try:
-            for piece in self._template.generate(messages=checked, add_generation_prompt=add_generation_prompt,
-                                                 bos_token=self.bos_token, eos_token=self.eos_token, **extra):
-                size += len(piece)
-                if size > MAX_OUTPUT_CHARS:
-                    raise ChatTemplateError(f"chat template output is over {MAX_OUTPUT_CHARS} characters")
-                pieces.append(piece)
+            with render_budget(RENDER_SECONDS):
+                for piece in self._template.generate(messages=checked, add_generation_prompt=add_generation_prompt,
+                                                     bos_token=self.bos_token, eos_token=self.eos_token, **extra):
+                    size += len(piece)
+                    if size > MAX_OUTPUT_CHARS:
+                        raise ChatTemplateError(f"chat template output is over {MAX_OUTPUT_CHARS} characters")
+                    pieces.append(piece)
         except ChatTemplateError:
             raise
         except SecurityError as e:

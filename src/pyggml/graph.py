@@ -116,6 +116,8 @@ class Graph:
             self._compile()
         if pool is None:
             pool = default_pool(n_threads or default_n_threads())
+        if pool.closed:
+            raise ValueError("the threadpool is closed")
         nth = pool.n_threads
         size = self._work_sizes.get(nth)
         if size is None:

@@ -34,6 +34,7 @@ from .timings import PerfStats, format_perf
 from .embeddings import normalize as normalize_rows
 from .embeddings import pool
 from .logprobs import TokenLogprob, completion_logprobs, token_logprob
+from .guard import ObjectGuard, serialized
 from .runner import ModelRunner
 from .sampling import (RANDOM_SEED, LogitBiasProcessor, MinTokensProcessor, Sampler, SamplingParams,
                        make_rng)
@@ -102,6 +103,7 @@ class Llama:
         pre_tokenizer_fallback: a known tokenizer.ggml.pre type to tokenize with when the file's
         is unknown to pyggml (default: refuse such a file; env PYGGML_PRE_TOKENIZER_FALLBACK too)."""
         t_start = time.perf_counter()
+        self._guard = ObjectGuard("Llama")   # thread safety: see pyggml.guard
         self._init_kwargs = dict(n_ctx=n_ctx, n_batch=n_batch, n_threads=n_threads, seed=seed, logits_all=logits_all,
                                  last_n_tokens_size=last_n_tokens_size, embedding=embedding,
                                  pooling_type=pooling_type, attention_type=attention_type,
@@ -188,6 +190,7 @@ class Llama:
         return self._n_tokens
 
     @n_tokens.setter
+    @serialized
     def n_tokens(self, value: int) -> None:
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value <= self._n_tokens:
             raise ValueError(f"n_tokens can only be lowered, to 0..{self._n_tokens}; got {value!r}")
@@ -207,12 +210,14 @@ class Llama:
             return np.zeros((0, self._n_vocab), np.float32)
         return self._last_logits
 
+    @serialized
     def reset(self) -> None:
         self._generation += 1
         self._n_tokens = 0
         self._last_logits = None
         self.runner.reset()
 
+    @serialized(takeover=False)
     def set_seed(self, seed: int) -> None:
         """Seed of the stream that gives each completion without its own seed its generator."""
         self._seed_source = make_rng(seed)
@@ -222,6 +227,7 @@ class Llama:
         return (cfg.arch, self._n_vocab, cfg.n_layer, cfg.n_embd_k_gqa, cfg.n_embd_v_gqa,
                 str(self.runner.kv[0].k.type))
 
+    @serialized(takeover=False)
     def save_state(self) -> LlamaState:
         """Tokens, last logits, their KV cache rows and the seed stream: picklable."""
         n = self._n_tokens
@@ -231,6 +237,7 @@ class Llama:
         return LlamaState(self.input_ids.copy(), scores, n, kv, size,
                           self._seed_source.bit_generator.state, model_key=self._model_key())
 
+    @serialized
     def load_state(self, state: LlamaState) -> None:
         if not isinstance(state, LlamaState):
             raise ValueError(f"load_state needs a LlamaState, got {type(state).__name__}")
@@ -257,7 +264,8 @@ class Llama:
         self.cache = cache
 
     def close(self) -> None:
-        self.runner.close()
+        """Free the model; a call running on another thread stops with ClosedError."""
+        self._guard.close(self.runner.close)
 
     def __getstate__(self) -> dict:
         """Pickling a Llama keeps its arguments (as llama-cpp-python); unpickling reloads the model."""
@@ -321,10 +329,12 @@ class Llama:
 
     # ---- evaluation ----------------------------------------------------------------------------
 
+    @serialized
     def eval(self, tokens: Sequence[int]) -> None:
         """Evaluate tokens after the first n_tokens positions (batches of n_batch)."""
         self._eval(self._check_tokens(tokens), self.logits_all)
 
+    @serialized(takeover=False)   # per batch: a close() from another thread stops here
     def _eval(self, ids: list[int], all_rows: bool) -> np.ndarray | None:
         """Evaluate ids; returns their logits rows when all_rows."""
         if not ids:
@@ -416,6 +426,7 @@ class Llama:
         return Sampler(params, self._completion_rng(seed), logits_processors=processors, grammar=constraint,
                        n_vocab=self._n_vocab)
 
+    @serialized(takeover=False)
     def sample(self, top_k: int = 40, top_p: float = 0.95, min_p: float = 0.05, typical_p: float = 1.0,
                temp: float = 0.80, repeat_penalty: float = 1.0, frequency_penalty: float = 0.0,
                presence_penalty: float = 0.0, tfs_z: float = 1.0, mirostat_mode: int = 0, mirostat_eta: float = 0.1,
@@ -435,6 +446,7 @@ class Llama:
         sampler = self._sampler(params, None, logits_processor, None, grammar)
         return sampler.sample(row, self.input_ids)
 
+    @serialized
     def generate(self, tokens: Sequence[int], top_k: int = 40, top_p: float = 0.95, min_p: float = 0.05,
                  typical_p: float = 1.0, temp: float = 0.80, repeat_penalty: float = 1.0, reset: bool = True,
                  frequency_penalty: float = 0.0, presence_penalty: float = 0.0, tfs_z: float = 1.0,
@@ -591,6 +603,7 @@ class Llama:
         if self.verbose:
             print(format_perf(self.perf_stats()), file=sys.stderr)
 
+    @serialized
     def create_completion(self, prompt, suffix: str | None = None, max_tokens: int | None = 16,
                           temperature: float = 0.8, top_p: float = 0.95, min_p: float = 0.05,
                           typical_p: float = 1.0, logprobs: int | None = None, echo: bool = False, stop=None,
@@ -718,6 +731,7 @@ class Llama:
             raise ValueError(f"Requested tokens ({len(ids)}) exceed context window of {self._n_ctx}")
         return ids
 
+    @serialized
     def create_chat_completion(self, messages, functions=None, function_call=None, tools=None, tool_choice=None,
                                temperature: float = 0.2, top_p: float = 0.95, top_k: int = 40,
                                min_p: float = 0.05, typical_p: float = 1.0, stream: bool = False, stop=None,
@@ -744,6 +758,7 @@ class Llama:
 
     # ---- embeddings ----------------------------------------------------------------------------
 
+    @serialized
     def embed(self, input, normalize: bool = False, truncate: bool = True, return_count: bool = False):
         """Embedding(s) of a string or a list of strings (needs Llama(embedding=True)): the final
         normed hidden states, pooled by pooling_type() — one vector per input, or one per token

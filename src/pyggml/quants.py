@@ -1,10 +1,10 @@
 """Quantize / dequantize GGUF tensor data, backed by the C reference converters.
 
-`dequantize` and `quantize` take and return the same shapes as gguf-py's
+`dequantize` and `quantize` take and return the same shapes and dtypes as gguf-py's
 `gguf.quants.dequantize` / `gguf.quants.quantize`: raw data is uint8 whose last axis holds the
 bytes of one row (any other dtype is viewed as bytes); floats have the row's elements on the
-last axis. One difference: for F32 and F16, `quantize` returns the bytes (uint8) like every other
-type, where gguf-py returns a float32/float16 array; `.view(np.float16)` gives gguf-py's result.
+last axis. As in gguf-py, `quantize` to F32 / F16 gives a float32 / float16 array of the input's
+shape (its bytes are the tensor's data); every other type gives uint8 rows of bytes.
 
 `vec_dot`, `quantize_row_activation` and `dequantize_row_active` run the kernels of the ACTIVE
 SIMD path (`pyggml.set_simd_path`), so tests can check every path against the reference.
@@ -63,13 +63,18 @@ def dequantize(raw: np.ndarray, qtype: int | GGMLType) -> np.ndarray:
 
 
 def quantize(x: np.ndarray, qtype: int | GGMLType) -> np.ndarray:
-    """float (..., n_elements) -> raw bytes uint8 (..., n_bytes). Bit-exact with gguf-py for
-    F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0; the K-quants use pyggml's own least-squares
-    quantizer (see docs/quants.md)."""
+    """float (..., n_elements) -> raw bytes uint8 (..., n_bytes); F32 -> float32 and F16 ->
+    float16 of x's shape, as gguf-py returns them. Bit-exact with gguf-py for F32, F16, BF16,
+    Q4_0, Q4_1, Q5_0, Q5_1, Q8_0; the K-quants use pyggml's own least-squares quantizer (see
+    docs/quants.md)."""
     tr = _traits_for(qtype, to_float=False)
     x = _as_floats(x, tr)
+    if tr.type == GGMLType.F32:
+        return x
     out = np.empty((*x.shape[:-1], x.shape[-1] // tr.block_size * tr.type_size), dtype=np.uint8)
     _core.quantize_ref(int(tr.type), x.reshape(-1), out.reshape(-1))
+    if tr.type == GGMLType.F16:
+        return out.view(np.float16)
     return out
 
 

@@ -18,6 +18,7 @@ from ._core import ThreadPool
 from .arch import ModelConfig, get_arch
 from .arch.layers import BatchInputs, LayerCache
 from .gguf import GGUFReader
+from .guard import ObjectGuard, serialized
 from .graph import Graph, default_n_threads
 from .tensor import Context, Op, Tensor
 from .types import GGMLType
@@ -52,6 +53,7 @@ class ModelRunner:
         kv_size: cache rows (default n_ctx); a multi-sequence engine (batching.py) shares
         n_seq * n_ctx rows among its sequences while each position stays below n_ctx."""
         t0 = time.perf_counter()
+        self._guard = ObjectGuard("ModelRunner")   # thread safety: see pyggml.guard
         self.reader = GGUFReader(model_path)
         self.metadata = self.reader.metadata
         if metadata_overrides:
@@ -142,6 +144,7 @@ class ModelRunner:
 
     # ---- evaluation -----------------------------------------------------------------------------
 
+    @serialized
     def eval(self, tokens, logits_all: bool = False, output: str = "logits") -> np.ndarray:
         """Append tokens to the cache; logits (len(tokens), n_vocab) if logits_all else (1, n_vocab).
         output="embd": the final normed hidden states (.., n_embd) instead of logits."""
@@ -172,13 +175,16 @@ class ModelRunner:
         self.timings[f"{key}_tokens"] += int(tokens.size)
         return out[0] if len(out) == 1 else np.concatenate(out, axis=0)
 
+    @serialized
     def reset(self) -> None:
         self.n_past = 0
 
+    @serialized
     def kv_state(self, n_keep: int) -> list[tuple[bytes, bytes]]:
         """Copies of the first n_keep cache rows per layer: [(k bytes, v bytes)] (for save_state)."""
         return [(c.k.numpy()[:n_keep].tobytes(), c.v.numpy()[:n_keep].tobytes()) for c in self.kv]
 
+    @serialized
     def set_kv_state(self, layers: list[tuple[bytes, bytes]], n_past: int) -> None:
         """Restore rows written by kv_state; n_past positions are then cached."""
         if len(layers) != len(self.kv) or not 0 <= n_past <= self.n_ctx:
@@ -193,6 +199,7 @@ class ModelRunner:
                 rows[:n_past] = flat.reshape(n_past, rows.shape[1])
         self.n_past = n_past
 
+    @serialized
     def truncate(self, n_keep: int) -> None:
         """Keep the first n_keep cached positions (later ones are overwritten by new evals)."""
         if not 0 <= n_keep <= self.n_past:
@@ -205,6 +212,11 @@ class ModelRunner:
         return self._memory.size
 
     def close(self) -> None:
+        """Free graphs, buffers and threads; an eval running on another thread finishes first,
+        every later call raises pyggml.guard.ClosedError."""
+        self._guard.close(self._release)
+
+    def _release(self) -> None:
         self._graphs.clear()
         self._memory = alloc.SharedMemory()
         self.pool.close()

@@ -13,6 +13,7 @@
 # x86-avx2  the native x86-64 build run under qemu-x86_64 -cpu Haswell (AVX2, no AVX-512): the
 #         avx512 path must report itself unavailable and everything else pass (not part of "all").
 # Each program prints "N passed, N failed" and exits non-zero on failure; so does this script.
+# PG_NATIVE_CFLAGS adds compile+link flags to the native build (.ci/sanitize.sh: the sanitizers).
 set -euo pipefail
 
 mode="${1:-all}"
@@ -31,6 +32,10 @@ build() {
     local avx512_flags="-mavx512f -mavx512dq -mavx512bw -mavx512vl -mavx512vnni"
     mkdir -p "$out/obj"
     base_flags=(-O2 -std=gnu11 -Wall -Wno-unused-function -I"$root/csrc")
+    if [ "$name" = native ] && [ -n "${PG_NATIVE_CFLAGS:-}" ]; then
+        read -r -a extra <<<"$PG_NATIVE_CFLAGS"
+        base_flags+=("${extra[@]}")
+    fi
     case "$isa" in
         x86) define="-DPG_HAVE_X86_KERNELS=1 -DPG_HAVE_X86_512_KERNELS=1"; arch_flags=(-mavx2 -mfma -mf16c) ;;
         arm) define=-DPG_HAVE_ARM_KERNELS=1; arch_flags=(-march=armv8-a); base_flags+=(-march=armv8-a) ;;

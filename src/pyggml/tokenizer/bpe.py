@@ -18,6 +18,7 @@ from .pretokenize import PreTokenizer, pre_tokenizer_spec
 from .vocab import Vocab
 
 _WORD_CACHE_LIMIT = 1 << 16
+_CACHED_WORD_CHARS = 64   # longer words are rare in real text; caching them would pin hostile input
 
 
 def _byte_alphabet() -> list[str]:
@@ -85,9 +86,10 @@ class BPETokenizer:
             word_ids = cache.get(word)
             if word_ids is None:
                 word_ids = self._encode_word(word)
-                if len(cache) >= _WORD_CACHE_LIMIT:
-                    cache.clear()
-                cache[word] = word_ids
+                if len(word) <= _CACHED_WORD_CHARS:
+                    if len(cache) >= _WORD_CACHE_LIMIT:
+                        cache.clear()
+                    cache[word] = word_ids
             ids.extend(word_ids)
         return ids
 
