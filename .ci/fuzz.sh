@@ -9,6 +9,7 @@ FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
 FUZZ_WORK="${FUZZ_WORK:-$(mktemp -d /tmp/pyggml-fuzz.XXXXXX)}"
 
 python -m pip install -q "atheris>=2.3"
+export FUZZ_SCRATCH_DIR="$FUZZ_WORK"   # the GGUF target's scratch file (libFuzzer exits without atexit)
 status=0
 for target in gguf tokenizer_bpe tokenizer_spm template; do
     start=$(date +%s)

@@ -12,6 +12,7 @@ finding through them in the normal test suite; tests/fuzz/run.py drives them wit
 """
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import tempfile
@@ -22,13 +23,15 @@ from pyggml.tokenizer import Tokenizer
 
 BPE_MODEL = "smollm2-135m-q4_1"
 SPM_MODEL = "gemma3-270m-q4_k_m"
-_SCRATCH_DIR = "/dev/shm" if os.path.isdir("/dev/shm") else None
+# the reader maps a file: one scratch file per process, in memory where possible
+_SCRATCH_DIR = os.environ.get("FUZZ_SCRATCH_DIR") or ("/dev/shm" if os.path.isdir("/dev/shm") else None)
 
 
 @functools.lru_cache(maxsize=None)
 def _scratch_path() -> str:
     fd, path = tempfile.mkstemp(suffix=".gguf", dir=_SCRATCH_DIR)
     os.close(fd)
+    atexit.register(lambda: os.path.exists(path) and os.remove(path))
     return path
 
 
