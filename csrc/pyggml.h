@@ -5,7 +5,7 @@
  *   pg_context *ctx = pg_context_new(16 << 20, false);
  *   pg_tensor *a = pg_new_tensor(ctx, PG_TYPE_F32, 2, (int64_t[]){4, 2, 1, 1});  // 2 rows of 4
  *   pg_tensor *b = pg_new_tensor(ctx, PG_TYPE_F32, 2, (int64_t[]){4, 3, 1, 1});  // 3 rows of 4
- *   pg_tensor *c = pg_new_tensor(ctx, PG_TYPE_F32, 2, (int64_t[]){2, 3, 1, 1});  // (2, 3): A·Bᵀ
+ *   pg_tensor *c = pg_new_tensor(ctx, PG_TYPE_F32, 2, (int64_t[]){2, 3, 1, 1});  // ne (2, 3): C = B·Aᵀ, numpy (3, 2)
  *   c->op = PG_OP_MUL_MAT; c->src[0] = a; c->src[1] = b;
  *   pg_threadpool *tp = pg_threadpool_new(2);
  *   pg_graph_compute(tp, &c, 1, work, work_size, NULL);

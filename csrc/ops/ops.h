@@ -42,9 +42,6 @@ void pg_barrier(const pg_compute_params *p);
 static inline float pg_get_op_param_f32(const pg_tensor *t, int i) {
     float v; memcpy(&v, &t->op_params[i], sizeof v); return v;
 }
-static inline void pg_set_op_param_f32(pg_tensor *t, int i, float v) {
-    memcpy(&t->op_params[i], &v, sizeof v);
-}
 static inline void pg_thread_rows(int64_t nr, int ith, int nth, int64_t *ir0, int64_t *ir1) {
     int64_t dr = (nr + nth - 1) / nth;
     *ir0 = dr * ith;
