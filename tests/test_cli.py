@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -126,35 +127,58 @@ def _drain(stream, sink: list, ready: threading.Event, ready_when) -> None:
     ready.set()   # EOF: never leave the waiter hanging
 
 
-def test_ctrl_c_stops_cleanly_and_still_prints_timings(smollm):
-    # greedy on this prompt, llama.cpp writes 48 tokens without an end of generation (greedy.jsonl)
-    prompt = "Once upon a time, in a small village by the sea,"
-    proc = subprocess.Popen([sys.executable, "-m", "pyggml.cli.main", "-m", smollm, "-p", prompt,
-                             "-n", "-1", "--temp", "0"],
+def _interrupt_cli(args, ready_when):
+    """Runs pyggml-cli ARGS, sends SIGINT once ready_when(stdout so far) holds (a readiness
+    signal, not a sleep: under load the child may take long to get there), and returns
+    (returncode, stdout, stderr, seconds from the signal to the exit)."""
+    proc = subprocess.Popen([sys.executable, "-m", "pyggml.cli.main", *map(str, args)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    out, err, generating, stderr_done = [], [], threading.Event(), threading.Event()
-    # readiness: the prompt and a few generated characters are on stdout (no sleeps: under load
-    # the child may take many seconds to get there)
-    readers = [threading.Thread(target=_drain, args=(proc.stdout, out, generating,
-                                                     lambda text: len(text) >= len(prompt) + 4)),
+    out, err, ready, stderr_done = [], [], threading.Event(), threading.Event()
+    readers = [threading.Thread(target=_drain, args=(proc.stdout, out, ready, ready_when)),
                threading.Thread(target=_drain, args=(proc.stderr, err, stderr_done, lambda text: False))]
     for reader in readers:
         reader.start()
     try:
-        assert generating.wait(timeout=300), "no generated text within 300 s"
-        assert proc.poll() is None, "".join(err)   # still generating: -n -1 on a 48+ token continuation
+        assert ready.wait(timeout=300), "the child never got ready within 300 s"
+        assert proc.poll() is None, "".join(err)   # still working when interrupted
+        t0 = time.monotonic()
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=300)
+        seconds = time.monotonic() - t0
     finally:
         if proc.poll() is None:
             proc.kill()
         for reader in readers:
             reader.join(timeout=60)
-    stdout, stderr = "".join(out), "".join(err)
+    return proc.returncode, "".join(out), "".join(err), seconds
+
+
+def test_ctrl_c_stops_cleanly_and_still_prints_timings(smollm):
+    # greedy on this prompt, llama.cpp writes 48 tokens without an end of generation (greedy.jsonl)
+    prompt = "Once upon a time, in a small village by the sea,"
+    rc, stdout, stderr, _ = _interrupt_cli(["-m", smollm, "-p", prompt, "-n", -1, "--temp", 0],
+                                           lambda text: len(text) >= len(prompt) + 4)  # generating
     assert stdout.startswith(prompt)
-    assert proc.returncode == 130, stderr
+    assert rc == 130, stderr
     assert "Traceback" not in stderr
     timing(stderr, "eval time", "runs")
+
+
+def test_ctrl_c_during_a_long_prompt_stops_between_batches(smollm, tmp_path):
+    # ~3,100 prompt tokens in batches of 128: the prompt is printed, then evaluated batch by batch
+    prompt = " ".join(f"Line {i} of a long document about the sea and its villages." for i in range(200))
+    path = tmp_path / "long.txt"
+    path.write_text(prompt)
+    rc, stdout, stderr, seconds = _interrupt_cli(["-m", smollm, "-f", path, "-c", 4096, "-b", 128, "-n", 8,
+                                                  "--temp", 0, "-t", 2],
+                                                 lambda text: len(text) >= len(prompt))
+    assert rc == 130, stderr
+    assert "Traceback" not in stderr
+    prompt_ms, prompt_tokens = timing(stderr, "prompt eval time", "tokens")
+    assert prompt_tokens < 2500, stderr          # stopped inside the prompt, not after it
+    # one batch of 128 takes ~0.2 s on an idle 2-core machine; the bound only catches "not
+    # between batches" (a whole 3,100-token prompt) on a loaded one
+    assert seconds < 60, seconds
 
 
 # ---- perplexity --------------------------------------------------------------------------------
