@@ -341,11 +341,7 @@ class BatchEngine:
         cell_seq = self.cells.cell_seq[None, :n_kv]
         cell_pos = self.cells.cell_pos[None, :n_kv]
         visible = (cell_seq == tok_seq[:, None]) & (cell_pos <= tok_pos[:, None]) & (tok_seq[:, None] != FREE)
-        for kind, mask in b.masks.items():
-            # kinds: "causal"/"swa" (n_swa from the config), or an attention window (0 = full)
-            window = self.config.n_swa if kind == "swa" else kind if isinstance(kind, int) else 0
-            if kind not in ("causal", "swa") and not (isinstance(kind, int) and kind >= 0):
-                raise NotImplementedError(f"BatchEngine: no rule for attention mask kind {kind!r}")
+        for window, mask in b.masks.items():   # keyed by attention window: 0 = full, N = sliding
             vis = visible & ((tok_pos[:, None] - cell_pos) < window) if window else visible
             m = mask.numpy()
             m.fill(-np.inf)
