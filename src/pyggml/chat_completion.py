@@ -23,7 +23,8 @@ def chat_completion(llm: Llama, messages, params: SamplingParams, *, functions=N
                     tools=None, tool_choice=None, stream=False, stop=None, seed=None, response_format=None,
                     max_tokens=None, model=None, logits_processor=None, grammar=None, logit_bias=None,
                     logprobs=None, top_logprobs=None, stopping_criteria=None, min_tokens=0):
-    from .llama import CHATML_END, Outcome, stop_list
+    from .llama import CHATML_END, Outcome
+    from .stops import stop_list
 
     legacy = tools is None and functions is not None
     tools = check_tools(tools, functions)

@@ -36,6 +36,7 @@ from .embeddings import pool
 from .logprobs import TokenLogprob, completion_logprobs, token_logprob
 from .guard import ObjectGuard, serialized
 from .runner import ModelRunner
+from .stops import find_stop, held_back, stop_list
 from .sampling import (RANDOM_SEED, LogitBiasProcessor, MinTokensProcessor, Sampler, SamplingParams,
                        make_rng)
 from .state import BaseLlamaCache, LlamaState
@@ -52,33 +53,6 @@ def _positive_int(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
-
-
-def stop_list(stop) -> list[str]:
-    if stop is None:
-        return []
-    stops = [stop] if isinstance(stop, str) else list(stop)
-    for s in stops:
-        if not isinstance(s, str):
-            raise ValueError(f"stop must be a string or a list of strings, got an item {s!r}")
-    return [s for s in stops if s]
-
-
-def _find_stop(text: str, start: int, stops: Sequence[str]) -> int:
-    """Index of the earliest stop string in text[start:], or -1."""
-    return min((i for i in (text.find(s, start) for s in stops) if i >= 0), default=-1)
-
-
-def _held_back(text: str, start: int, stops: Sequence[str]) -> int:
-    """Length of the longest tail of text[start:] that is a proper prefix of a stop string:
-    text that may still become a stop, so it is not emitted yet."""
-    longest = 0
-    for s in stops:
-        for k in range(min(len(s) - 1, len(text) - start), longest, -1):
-            if text.endswith(s[:k]):
-                longest = k
-                break
-    return longest
 
 
 @dataclass
@@ -580,10 +554,10 @@ class Llama:
                 entries.append(token_logprob(self._last_logits[0], token, n_logprobs, self._piece))
                 starts.append(len(text))
             text += detok.feed(token)
-            cut = _find_stop(text, emitted, stops)
+            cut = find_stop(text, emitted, stops)
             if cut >= 0:
                 break
-            ready = len(text) - _held_back(text, emitted, stops)
+            ready = len(text) - held_back(text, emitted, stops)
             if ready > emitted:
                 yield text[emitted:ready], take(ready)
                 emitted = ready
@@ -593,7 +567,7 @@ class Llama:
             outcome.finish_reason = "stop" if fired else "length"
         if cut < 0:
             text += detok.flush()  # an unfinished UTF-8 sequence may complete a stop string
-            cut = _find_stop(text, emitted, stops)
+            cut = find_stop(text, emitted, stops)
         if cut >= 0:
             outcome.finish_reason, text = "stop", text[:cut]
         if len(text) > emitted or entries:

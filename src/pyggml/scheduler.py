@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .batching import BatchEngine, Seq
-from .llama import _find_stop, _held_back
+from .stops import find_stop, held_back
 from .sampling import SamplingParams
 
 
@@ -52,12 +52,12 @@ class TextStream:
     def _advance(self, final: bool) -> str:
         if self.stopped:
             return ""
-        cut = _find_stop(self.text, self.emitted, self.stops)
+        cut = find_stop(self.text, self.emitted, self.stops)
         if cut >= 0:
             self.stopped, self.text = True, self.text[:cut]
             ready = cut
         else:
-            ready = len(self.text) if final else len(self.text) - _held_back(self.text, self.emitted, self.stops)
+            ready = len(self.text) if final else len(self.text) - held_back(self.text, self.emitted, self.stops)
         piece = self.text[self.emitted:ready] if ready > self.emitted else ""
         self.emitted = max(self.emitted, ready)
         return piece
