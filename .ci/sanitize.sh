@@ -25,7 +25,10 @@ python -m pip install -q --no-deps --target "$SAN_DIR/site" -Cbuild-dir="$SAN_DI
     -Ccmake.define.CMAKE_MODULE_LINKER_FLAGS="-fsanitize=address,undefined" \
     -Ccmake.define.CMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined" .
 so="$(ls "$SAN_DIR"/site/pyggml/_core*.so)"
-if ! nm -D "$so" | grep -q __asan_report || ! nm -D "$so" | grep -q __ubsan_handle; then
+# The symbol table goes to a file first: `nm | grep -q` under pipefail fails whenever grep exits
+# at its first match before nm has finished writing (nm dies of SIGPIPE) — a timing-dependent red.
+nm -D "$so" > "$SAN_DIR/core-symbols.txt"
+if ! grep -q __asan_report "$SAN_DIR/core-symbols.txt" || ! grep -q __ubsan_handle "$SAN_DIR/core-symbols.txt"; then
     echo "sanitize: $so is not instrumented (no __asan_report / __ubsan_handle symbols)" >&2
     exit 1
 fi
