@@ -144,3 +144,24 @@ def test_pickle_and_copy_keep_the_pairs():
     vocab_map = VocabMap(*_block([b"a", b"b", b"a"]), keep_first=True)
     for clone in (pickle.loads(pickle.dumps(vocab_map)), copy.deepcopy(vocab_map)):
         assert clone == vocab_map and len(clone) == 2 and clone.text(2) == b"a"
+
+
+def test_first_bad_merge_names_the_first_wrong_merge_and_its_part():
+    tokens = [b"a", b"b", b"ab", b" ", b" a", b"\xc3\xa9", b"\xc3\xa9a"]
+    vocab = VocabMap(b"".join(tokens), array("Q", np.cumsum([0] + [len(t) for t in tokens])))
+
+    def bad(*merges):
+        return vocab.first_bad_merge(b"".join(merges), array("Q", np.cumsum([0] + [len(m) for m in merges])))
+
+    assert bad(b"a b", b"  a", b"\xc3\xa9 a") is None   # a merge may start with a space
+    assert bad() is None
+    assert bad(b"a b", b"ab") == (1, "space")
+    assert bad(b"a b", b" ") == (1, "space")              # the space at byte 0 is not the separator
+    assert bad(b"c b") == (0, "left")
+    assert bad(b"a b", b"a c") == (1, "right")
+    assert bad(b"a b", b"b a") == (1, "joined")
+    assert bad(b"a b", b"a ") == (1, "right")             # empty right part: not a key
+    with pytest.raises(ValueError, match="below"):
+        vocab.first_bad_merge(b"a b", array("Q", [3, 0]))
+    with pytest.raises(ValueError, match="past the end"):
+        vocab.first_bad_merge(b"a b", array("Q", [0, 9]))

@@ -2,6 +2,8 @@
 # tokenizer's text -> id table without a Python object per token.
 import os
 from libc.stdint cimport UINT32_MAX
+from libc.stdlib cimport malloc, free
+from libc.string cimport memcpy
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
 
 
@@ -122,6 +124,50 @@ cdef class VocabMap:
 
     def __repr__(self):
         return f"VocabMap({self._map.n_distinct} keys)"
+
+    def first_bad_merge(self, merges_blob, merges_offsets):
+        """The first BPE merge that is not "left right" with left, right and left + right all
+        keys of this map, as (rank, what): what is "space" (no space after its first byte),
+        "left", "right" or "joined"; None when every merge is good. The merges are given like
+        the keys: merge i = merges_blob[merges_offsets[i]:merges_offsets[i + 1]]. The search
+        for the space starts at byte 1: a merge may start with a space (" " + x), and UTF-8
+        sequences never hold 0x20 past their first byte."""
+        cdef const uint8_t[::1] blob = _readonly_bytes_view(merges_blob)
+        cdef const uint32_t[::1] offs = _uint32_offsets(merges_offsets, blob.shape[0])
+        cdef int64_t n = offs.shape[0] - 1, rank, i
+        cdef uint32_t start, end, cut, longest = 0
+        for i in range(n):
+            if offs[i + 1] < offs[i]:
+                raise ValueError(f"offsets[{i + 1}] = {offs[i + 1]} is below offsets[{i}] = {offs[i]}")
+            longest = max(longest, offs[i + 1] - offs[i])
+        cdef const uint8_t *base = &blob[0] if blob.shape[0] else _EMPTY_BLOB
+        cdef uint8_t *joined = <uint8_t *>malloc(longest + 1)
+        if joined == NULL:
+            raise MemoryError(f"first_bad_merge: {longest} bytes")
+        cdef int what = 0   # 1 space, 2 left, 3 right, 4 joined
+        try:
+            with nogil:
+                for rank in range(n):
+                    start, end = offs[rank], offs[rank + 1]
+                    cut = start + 1
+                    while cut < end and base[cut] != 0x20:
+                        cut += 1
+                    if cut >= end:
+                        what = 1
+                    elif pg_vocab_map_find(&self._map, base + start, cut - start) < 0:
+                        what = 2
+                    elif pg_vocab_map_find(&self._map, base + cut + 1, end - cut - 1) < 0:
+                        what = 3
+                    else:
+                        memcpy(joined, base + start, cut - start)
+                        memcpy(joined + (cut - start), base + cut + 1, end - cut - 1)
+                        if pg_vocab_map_find(&self._map, joined, end - start - 1) < 0:
+                            what = 4
+                    if what:
+                        break
+        finally:
+            free(joined)
+        return (rank, ("space", "left", "right", "joined")[what - 1]) if what else None
 
 
 cdef const uint8_t[::1] _readonly_bytes_view(object blob):

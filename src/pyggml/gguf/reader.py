@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from .._core import gguf_copy_strings
+
 from ..types import GGMLType, traits
 from .heap import release_free_heap
 from .strings import GGUFStringArray
@@ -191,34 +193,31 @@ class _HeaderCursor:
 
     def string_array(self, n: int) -> GGUFStringArray:
         """n value strings, every length checked now, kept as one bytes block (decoded when
-        read); the hot loop of vocabularies (262k tokens), kept tight."""
-        block = bytearray()
-        ends = array("Q")
-        add_end = ends.append
-        unpack = _U64.unpack_from
-        buf, pos, have = self.buf, self.pos, len(self.buf)
-        for _ in range(n):
-            try:
-                (length,) = unpack(buf, pos)
-            except struct.error:  # the length field is past what has been read so far
-                self.pos = pos
-                self._fill(pos + 8, "string length")
-                buf, have = self.buf, len(self.buf)
-                (length,) = unpack(buf, pos)
-            start = pos + 8
-            pos = start + length
-            if pos > have:
-                if pos > self.file_size:
-                    self.pos = start - 8
-                    raise self.error(f"string length {length} exceeds the "
-                                     f"{self.file_size - start} bytes left")
-                self.pos = start
-                self._fill(pos, "string")
-                buf, have = self.buf, len(self.buf)
-            block += buf[start:pos]
-            add_end(len(block))
-        self.pos = pos
-        return GGUFStringArray(bytes(block), ends)
+        read). The strings wholly inside the bytes read so far are copied in C; a string that
+        reaches past them is checked against the file size, then read."""
+        ends = array("Q", bytes(8 * n))
+        pieces: list[bytearray] = []
+        done = written = 0
+        while True:
+            out = bytearray(len(self.buf) - self.pos)
+            copied, pos = gguf_copy_strings(self.buf, self.pos, n - done, out, ends, done, written)
+            if copied:
+                piece_end = ends[done + copied - 1] - written
+                pieces.append(out[:piece_end] if piece_end < len(out) else out)
+                written += piece_end
+                done += copied
+            self.pos = pos
+            if done == n:
+                break
+            self._fill(pos + 8, "string length")
+            (length,) = _U64.unpack_from(self.buf, pos)
+            if pos + 8 + length > self.file_size:
+                raise self.error(f"string length {length} exceeds the "
+                                 f"{self.file_size - pos - 8} bytes left")
+            self.pos = pos + 8
+            self._fill(pos + 8 + length, "string")
+            self.pos = pos
+        return GGUFStringArray(b"".join(pieces), ends)
 
     def numeric_array(self, vtype: GGUFValueType, n: int) -> np.ndarray:
         dtype = NUMPY_DTYPES[vtype]

@@ -320,18 +320,16 @@ def _attributes(metadata: Mapping[str, Any], texts: TokenTexts) -> bytearray:
 def _merge_ranks(metadata: Mapping[str, Any], text_to_id: VocabMap) -> VocabMap:
     """merge -> rank, a map over the merges' block like the tokens'."""
     blob, offsets = _string_block(metadata, MERGES_KEY)
-    for rank in range(len(offsets) - 1):
+    bad = text_to_id.first_bad_merge(blob, offsets)
+    if bad is not None:
+        rank, what = bad
         merge = blob[offsets[rank]:offsets[rank + 1]]
-        # from byte 1: a merge may start with a space (the pair " " + x); UTF-8 sequences and
-        # surrogate-escaped bytes never hold 0x20, so this is the first space after character 0
-        cut = merge.find(b" ", 1)
-        if cut < 0:
+        if what == "space":
             raise ValueError(f"{MERGES_KEY}[{rank}] = {_as_str(merge)!r} is not two tokens separated by a space")
-        left, right = merge[:cut], merge[cut + 1:]
-        for part in (left, right, left + right):
-            if part not in text_to_id:
-                raise ValueError(f"{MERGES_KEY}[{rank}] = {_as_str(merge)!r} names {_as_str(part)!r}, "
-                                 f"which is not in {TOKENS_KEY}")
+        cut = merge.find(b" ", 1)
+        part = {"left": merge[:cut], "right": merge[cut + 1:], "joined": merge[:cut] + merge[cut + 1:]}[what]
+        raise ValueError(f"{MERGES_KEY}[{rank}] = {_as_str(merge)!r} names {_as_str(part)!r}, "
+                         f"which is not in {TOKENS_KEY}")
     return VocabMap(blob, offsets, keep_first=True)
 
 
