@@ -13,7 +13,8 @@
  * tile only overlaps independent outputs and reuses each loaded block.
  * Where a path has vec_dot_gemv for the type, rows that llama.cpp computes with its GEMV rather
  * than its GEMM (a lone row; for repacked types the last M % gemv_group rows) go through it:
- * their orders differ (F32/F16, Q4_K).
+ * their orders differ (F32/F16, Q4_K); or, for a lone row, because streaming one weight row at a
+ * time through vec_dot is faster than the path's tile (x86: Q4_1, Q5_1, Q8_0; the same values).
  * Where a path has vec_dot_batch for the type, matrices of >= PG_BATCH_MIN_ROWS activation rows
  * go through it instead, every row (llama.cpp's "tiled" order for such batches, Q6_K). */
 #include "threadpool.h"
