@@ -22,6 +22,7 @@ CASES = {
     "wide_heads": (4, 1, 130, 128, True, 0.0),           # GQA 4, D 128
     "softcap_odd_dim": (2, 2, 77, 80, True, 30.0),        # D 80: no fused scores (dk % 32 != 0)
     "tiny": (2, 1, 3, 32, False, 0.0),                   # fewer keys than one block of 8
+    "padded_cache": (9, 3, 600, 64, "pad", 0.0),         # the last 200 keys masked (KV_PAD slots): skipped
 }
 
 
@@ -36,6 +37,8 @@ def _attend(case, path, n_threads, seed=0, all_masked=False):
         mask = np.zeros((1, n_kv + 5), np.float32)
         mask[0, rng.integers(0, n_kv, max(1, n_kv // 4))] = -np.inf
         mask[0, n_kv:] = -np.inf
+        if holes == "pad":
+            mask[0, n_kv - 200:] = -np.inf
         if all_masked:
             mask[0, :] = -np.inf
     pyggml.set_simd_path(path)

@@ -328,6 +328,25 @@ static void one_query_scores(const pg_compute_params *p, const pg_tensor *dst, i
     }
 }
 
+/* Keys one query has to look at: all n_kv, or with a mask whose last visible key (over its head
+ * planes) is before the last block of 32, the keys up to that one rounded up to 32. The keys past
+ * it are masked (probability 0): they add nothing to any lane, and none of them falls in the
+ * double tail (which starts at n_kv & ~31), so the results are the same bits. */
+static int64_t live_keys(const pg_tensor *dst) {
+    const pg_tensor *mask = dst->src[3];
+    const int64_t n_kv = dst->src[1]->ne[2];
+    if (!mask) return n_kv;
+    int64_t last = -1;
+    for (int64_t m2 = 0; m2 < mask->ne[2]; m2++) {
+        const float *row = (const float *)pg_row_ptr(mask, 0, m2, 0);
+        int64_t j = n_kv - 1;
+        while (j > last && row[j] == -INFINITY) j--;
+        if (j > last) last = j;
+    }
+    const int64_t live = (last + 1 + 31) & ~(int64_t)31;
+    return live <= (n_kv & ~(int64_t)31) ? live : n_kv;
+}
+
 /* One query, all threads on it (bit-identical to attend_one's single-query order):
  *   1. keys split across threads: every head's scores of those keys (each K row read once per
  *      GQA group, its heads back to back);
@@ -336,14 +355,15 @@ static void one_query_scores(const pg_compute_params *p, const pg_tensor *dst, i
 static void one_query(const pg_compute_params *p, pg_tensor *dst, float scale, float softcap, const fa_scratch *w) {
     const pg_tensor *q = dst->src[0], *k = dst->src[1], *v = dst->src[2];
     const pg_kernels *kern = p->k;
-    const int64_t n_head = q->ne[1], n_head_kv = k->ne[1], group = n_head / n_head_kv, n_kv = k->ne[2];
+    const int64_t n_head = q->ne[1], n_head_kv = k->ne[1], group = n_head / n_head_kv, n_kv_all = k->ne[2];
     const int dk = (int)q->ne[0], dv = (int)v->ne[0];
+    const int64_t n_kv = live_keys(dst);   /* rows of scores keep n_kv_all */
     size_t off[FA_PARTS];
-    const size_t part = pg_round_up_line(fa_part_bytes(dk, dv, n_kv, group, 0, off));
+    const size_t part = pg_round_up_line(fa_part_bytes(dk, dv, n_kv_all, group, 0, off));
     char *shared = (char *)(((uintptr_t)p->wdata + PG_CACHE_LINE - 1) & ~(uintptr_t)(PG_CACHE_LINE - 1)) +
                    part * (size_t)p->nth;
     float *scores = (float *)shared;
-    uint16_t *q16 = (uint16_t *)(shared + pg_round_up_line((size_t)(n_head * n_kv) * sizeof(float)) +
+    uint16_t *q16 = (uint16_t *)(shared + pg_round_up_line((size_t)(n_head * n_kv_all) * sizeof(float)) +
                                  (size_t)p->ith * pg_round_up_line((size_t)(n_head * dk) * sizeof(uint16_t)));
 
     int64_t j0, j1;   /* keys in blocks of 8 */
@@ -363,7 +383,7 @@ static void one_query(const pg_compute_params *p, pg_tensor *dst, float scale, f
     int64_t h0, h1;
     pg_thread_rows(n_head, p->ith, p->nth, &h0, &h1);
     for (int64_t h = h0; h < h1; h++) {
-        float *sc = scores + h * n_kv;
+        float *sc = scores + h * n_kv_all;
         const float max = kern->vec_max_f32((int)n_kv, sc);
         if (max == -INFINITY) {   /* every key masked: zeros out */
             memset(sc, 0, (size_t)n_kv * sizeof(float));
@@ -384,9 +404,9 @@ static void one_query(const pg_compute_params *p, pg_tensor *dst, float scale, f
     for (int64_t hk = 0; hk < n_head_kv; hk++) {
         const uint16_t *vrow = (const uint16_t *)pg_row_ptr(v, hk, 0, 0) + d0;
         float *out = (float *)pg_row_ptr(dst, hk * group, 0, 0) + d0;
-        const float *ph = scores + hk * group * n_kv;
+        const float *ph = scores + hk * group * n_kv_all;
         if (kern->attn_pv_f16) {
-            kern->attn_pv_f16((int)n_kv, (int)(d1 - d0), (int)group, out, out_stride, vrow, v_stride, ph, (size_t)n_kv);
+            kern->attn_pv_f16((int)n_kv, (int)(d1 - d0), (int)group, out, out_stride, vrow, v_stride, ph, (size_t)n_kv_all);
             continue;
         }
         /* the lanes as attend_one keeps them, on this thread's dims */
@@ -396,7 +416,7 @@ static void one_query(const pg_compute_params *p, pg_tensor *dst, float scale, f
             float *lanes = w->lanes;   /* [32][nd] */
             memset(lanes, 0, (size_t)PV_LANES_ONE * (size_t)nd * sizeof(float));
             for (int64_t j = 0; j < np; j++)
-                kern->vec_mad_f16(nd, lanes + (j % PV_LANES_ONE) * nd, vrow + j * v_stride, ph[hh * n_kv + j]);
+                kern->vec_mad_f16(nd, lanes + (j % PV_LANES_ONE) * nd, vrow + j * v_stride, ph[hh * n_kv_all + j]);
             float *o = out + hh * out_stride;
             for (int d = 0; d < nd; d++) {
                 float l8[8];
@@ -405,7 +425,7 @@ static void one_query(const pg_compute_params *p, pg_tensor *dst, float scale, f
                 const float t0 = l8[0] + l8[4], t1 = l8[1] + l8[5], t2 = l8[2] + l8[6], t3 = l8[3] + l8[7];
                 double sum = (double)((t0 + t1) + (t2 + t3));
                 for (int64_t j = np; j < n_kv; j++)
-                    sum += (double)(pg_fp16_to_fp32(vrow[j * v_stride + d]) * ph[hh * n_kv + j]);
+                    sum += (double)(pg_fp16_to_fp32(vrow[j * v_stride + d]) * ph[hh * n_kv_all + j]);
                 o[d] = (float)sum;
             }
         }
