@@ -102,28 +102,32 @@ static void attn_scores_f16_avx2(int n, int dk, int nq, float *s, size_t s_strid
 }
 
 #define PV_HEADS 4    /* heads per pass */
-#define PV_BLOCKS 4   /* blocks of 8 dims per pass: the lanes of a pass, 32 x 4 x 4 vectors, stay in L1 */
+#define PV_BLOCKS 4   /* blocks of 8 dims per pass */
 
-/* nb blocks of 8 dims (from out / v) of nh heads: lanes[j % 32][h][b] += V[j][b] * p_h[j] for the
- * positions j < n & ~31, reduced per head and dim as vec_dot_gemv; the rest added in double.
- * nh, nb are constants after inlining: the inner loops unroll, one pass streams V's rows. */
+/* nb blocks of 8 dims (from out / v) of nh heads: lane l (of 32) sums V[j][b] * p_h[j] over the
+ * positions j = l, l + 32, ... < n & ~31 in order, in registers (lane after lane: rows 32 apart);
+ * the lanes are then reduced per head and dim as vec_dot_gemv, the rest added in double.
+ * nh, nb are constants after inlining: the inner loops unroll. */
 static inline __attribute__((always_inline)) void pv_pass(int n, const int nh, const int nb, float *out,
                                                          size_t out_stride, const uint16_t *v, size_t v_stride,
                                                          const float *p, size_t p_stride) {
     __m256 lanes[32][PV_HEADS][PV_BLOCKS];
-    for (int l = 0; l < 32; l++)
-        for (int h = 0; h < nh; h++)
-            for (int b = 0; b < nb; b++) lanes[l][h][b] = _mm256_setzero_ps();
     const int np = n & ~31;
-    for (int j = 0; j < np; j++) {
-        const uint16_t *row = v + (size_t)j * v_stride;
-        __m256 x[PV_BLOCKS];
-        for (int b = 0; b < nb; b++) x[b] = load8_f16(row + 8 * b);
-        __m256 (*lane)[PV_BLOCKS] = lanes[j & 31];
-        for (int h = 0; h < nh; h++) {
-            const __m256 ph = _mm256_broadcast_ss(p + h * p_stride + j);
-            for (int b = 0; b < nb; b++) lane[h][b] = _mm256_fmadd_ps(x[b], ph, lane[h][b]);
+    for (int l = 0; l < 32; l++) {
+        __m256 acc[PV_HEADS][PV_BLOCKS];
+        for (int h = 0; h < nh; h++)
+            for (int b = 0; b < nb; b++) acc[h][b] = _mm256_setzero_ps();
+        for (int j = l; j < np; j += 32) {
+            const uint16_t *row = v + (size_t)j * v_stride;
+            __m256 ph[PV_HEADS];
+            for (int h = 0; h < nh; h++) ph[h] = _mm256_broadcast_ss(p + h * p_stride + j);
+            for (int b = 0; b < nb; b++) {
+                const __m256 x = load8_f16(row + 8 * b);
+                for (int h = 0; h < nh; h++) acc[h][b] = _mm256_fmadd_ps(x, ph[h], acc[h][b]);
+            }
         }
+        for (int h = 0; h < nh; h++)
+            for (int b = 0; b < nb; b++) lanes[l][h][b] = acc[h][b];
     }
     for (int h = 0; h < nh; h++)
         for (int b = 0; b < nb; b++) {
@@ -160,8 +164,9 @@ static void attn_pv_f16_avx2(int n, int nd, int nh, float *out, size_t out_strid
                              size_t v_stride, const float *p, size_t p_stride) {
     for (int h0 = 0; h0 < nh; h0 += PV_HEADS) {
         const int nhh = nh - h0 < PV_HEADS ? nh - h0 : PV_HEADS;
-        for (int d = 0; d < nd; d += 8 * PV_BLOCKS) {
-            const int nb = (nd - d) / 8 < PV_BLOCKS ? (nd - d) / 8 : PV_BLOCKS;
+        const int max_nb = nhh == 4 ? 2 : PV_BLOCKS;   /* nh * nb accumulators + nh + 1 within 16 registers */
+        for (int d = 0; d < nd; d += 8 * max_nb) {
+            const int nb = (nd - d) / 8 < max_nb ? (nd - d) / 8 : max_nb;
             pv_dispatch(n, nhh, nb, out + h0 * out_stride + d, out_stride, v + d, v_stride, p + h0 * p_stride, p_stride);
         }
     }
