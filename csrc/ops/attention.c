@@ -33,6 +33,7 @@
 #define PV_LANES 8        /* batch: one 8-lane accumulator */
 #define FA_KV_COPY_MAX (4u << 20)   /* bytes of one kv head's K and V as F32, per thread */
 #define PV_LANES_ONE 32   /* single query: four 8-lane accumulators */
+#define ONE_QUERY_KEY_CHUNK 256   /* single query: keys scored for every kv head in turn */
 
 typedef struct {
     float *lanes, *scores, *q32;
@@ -375,8 +376,15 @@ static void one_query(const pg_compute_params *p, pg_tensor *dst, float scale, f
             pg_gather_f32(dk, w->q32, pg_row_ptr(q, h, 0, 0), q->nb[0]);
             kern->vec_cvt_f32_f16(dk, q16 + h * dk, w->q32);
         }
-        for (int64_t hk = 0; hk < n_head_kv; hk++)
-            one_query_scores(p, dst, hk, j0, j1, q16 + hk * group * dk, scores, scale, softcap);
+        const size_t k_row_bytes = (size_t)(n_head_kv * dk) * sizeof(uint16_t);   /* a position's heads */
+        for (int64_t c0 = j0; c0 < j1; c0 += ONE_QUERY_KEY_CHUNK) {   /* every kv head of a chunk: the cache's rows in order */
+            if (k->nb[1] == (size_t)dk * sizeof(uint16_t))   /* the next chunk's K into L2 while this one is scored */
+                for (int64_t j = c0 + ONE_QUERY_KEY_CHUNK; j < c0 + 2 * ONE_QUERY_KEY_CHUNK && j < j1; j++)
+                    for (size_t b = 0; b < k_row_bytes; b += PG_CACHE_LINE) __builtin_prefetch(pg_row_ptr(k, 0, j, 0) + b, 0, 2);
+            for (int64_t hk = 0; hk < n_head_kv; hk++)
+                one_query_scores(p, dst, hk, c0, c0 + ONE_QUERY_KEY_CHUNK < j1 ? c0 + ONE_QUERY_KEY_CHUNK : j1,
+                                 q16 + hk * group * dk, scores, scale, softcap);
+        }
     }
     pg_barrier(p);
 

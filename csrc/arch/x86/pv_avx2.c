@@ -76,6 +76,9 @@ static inline __attribute__((always_inline)) void scores_group(int n, int dk, co
                                                               const uint16_t *k, size_t k_stride, const float *q) {
     int j = 0;
     for (; j + 8 <= n; j += 8) {
+        if (j + 24 <= n)   /* the rows of the block after next */
+            for (int r = 0; r < 8; r++)
+                for (int i = 0; i < dk; i += 32) _mm_prefetch((const char *)(k + (size_t)(j + 16 + r) * k_stride + i), _MM_HINT_T0);
         __m256 v[3][8];
         for (int r = 0; r < 8; r++) dot_lanes_group(dk, nq, k + (size_t)(j + r) * k_stride, q, &v[0][r], 8);
         for (int c = 0; c < nq; c++) _mm256_storeu_ps(s + c * s_stride + j, reduce8(v[c]));
@@ -104,30 +107,45 @@ static void attn_scores_f16_avx2(int n, int dk, int nq, float *s, size_t s_strid
 #define PV_HEADS 4    /* heads per pass */
 #define PV_BLOCKS 4   /* blocks of 8 dims per pass */
 
+#define PV_CHUNK 256   /* positions per chunk: 8 per lane */
+
 /* nb blocks of 8 dims (from out / v) of nh heads: lane l (of 32) sums V[j][b] * p_h[j] over the
- * positions j = l, l + 32, ... < n & ~31 in order, in registers (lane after lane: rows 32 apart);
- * the lanes are then reduced per head and dim as vec_dot_gemv, the rest added in double.
+ * positions j = l, l + 32, ... < n & ~31 in order, in registers while a chunk of PV_CHUNK
+ * positions lasts (lane after lane: rows 32 apart; each row's successor in the next chunk is
+ * prefetched); the
+ * lanes are then reduced per head and dim as vec_dot_gemv, the rest added in double.
  * nh, nb are constants after inlining: the inner loops unroll. */
 static inline __attribute__((always_inline)) void pv_pass(int n, const int nh, const int nb, float *out,
                                                          size_t out_stride, const uint16_t *v, size_t v_stride,
                                                          const float *p, size_t p_stride) {
     __m256 lanes[32][PV_HEADS][PV_BLOCKS];
+    for (int l = 0; l < 32; l++)
+        for (int h = 0; h < nh; h++)
+            for (int b = 0; b < nb; b++) lanes[l][h][b] = _mm256_setzero_ps();
     const int np = n & ~31;
-    for (int l = 0; l < 32; l++) {
-        __m256 acc[PV_HEADS][PV_BLOCKS];
-        for (int h = 0; h < nh; h++)
-            for (int b = 0; b < nb; b++) acc[h][b] = _mm256_setzero_ps();
-        for (int j = l; j < np; j += 32) {
-            const uint16_t *row = v + (size_t)j * v_stride;
-            __m256 ph[PV_HEADS];
-            for (int h = 0; h < nh; h++) ph[h] = _mm256_broadcast_ss(p + h * p_stride + j);
-            for (int b = 0; b < nb; b++) {
-                const __m256 x = load8_f16(row + 8 * b);
-                for (int h = 0; h < nh; h++) acc[h][b] = _mm256_fmadd_ps(x, ph[h], acc[h][b]);
+    for (int c0 = 0; c0 < np; c0 += PV_CHUNK) {
+        const int c1 = c0 + PV_CHUNK < np ? c0 + PV_CHUNK : np;
+        for (int l = 0; l < 32; l++) {
+            __m256 acc[PV_HEADS][PV_BLOCKS];
+            for (int h = 0; h < nh; h++)
+                for (int b = 0; b < nb; b++) acc[h][b] = lanes[l][h][b];
+            for (int j = c0 + l; j < c1; j += 32) {
+                const uint16_t *row = v + (size_t)j * v_stride;
+                if (j + PV_CHUNK < np) {   /* the same lane's row in the next chunk */
+                    const char *ahead = (const char *)(row + PV_CHUNK * v_stride);
+                    _mm_prefetch(ahead, _MM_HINT_T0);
+                    if (nb > 2) _mm_prefetch(ahead + 63, _MM_HINT_T0);
+                }
+                __m256 ph[PV_HEADS];
+                for (int h = 0; h < nh; h++) ph[h] = _mm256_broadcast_ss(p + h * p_stride + j);
+                for (int b = 0; b < nb; b++) {
+                    const __m256 x = load8_f16(row + 8 * b);
+                    for (int h = 0; h < nh; h++) acc[h][b] = _mm256_fmadd_ps(x, ph[h], acc[h][b]);
+                }
             }
+            for (int h = 0; h < nh; h++)
+                for (int b = 0; b < nb; b++) lanes[l][h][b] = acc[h][b];
         }
-        for (int h = 0; h < nh; h++)
-            for (int b = 0; b < nb; b++) lanes[l][h][b] = acc[h][b];
     }
     for (int h = 0; h < nh; h++)
         for (int b = 0; b < nb; b++) {
