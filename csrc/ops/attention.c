@@ -320,12 +320,12 @@ static void one_query_scores(const pg_compute_params *p, const pg_tensor *dst, i
         const int64_t h = hk * group + hh;
         float *sc = scores + h * n_kv;
         const float *mask_row = mask ? (const float *)pg_row_ptr(mask, 0, h % mask->ne[2], 0) : NULL;
-        for (int64_t j = j0; j < j1; j++) {
-            float s = sc[j] * scale;
-            if (softcap != 0.0f) s = softcap * tanhf(s * (1.0f / softcap));
-            const float m = mask_row ? mask_row[j] : 0.0f;
-            sc[j] = m == -INFINITY ? -INFINITY : s + m;
-        }
+        if (softcap != 0.0f)
+            for (int64_t j = j0; j < j1; j++) sc[j] = softcap * tanhf(sc[j] * scale * (1.0f / softcap));
+        else
+            for (int64_t j = j0; j < j1; j++) sc[j] *= scale;
+        if (mask_row)   /* branch-free: vectorizes */
+            for (int64_t j = j0; j < j1; j++) sc[j] = mask_row[j] == -INFINITY ? -INFINITY : sc[j] + mask_row[j];
     }
 }
 
