@@ -205,13 +205,15 @@ static void group_scores(const pg_compute_params *p, const pg_tensor *dst, int64
     if (range[1] > n_kv) range[1] = n_kv;
     for (int64_t hh = 0; hh < group; hh++) {
         float *sc = w->gscores + hh * n_kv;
-        for (int64_t j = range[0]; j < range[1]; j++) {
-            const float m = mask_row ? mask_row[j] : 0.0f;
-            if (j < lo || j > hi || m == -INFINITY) { sc[j] = -INFINITY; continue; }
-            float s = sc[j] * scale;
-            if (softcap != 0.0f) s = softcap * tanhf(s * (1.0f / softcap));
-            sc[j] = s + m;
-        }
+        for (int64_t j = range[0]; j < range[1] && j < lo; j++) sc[j] = -INFINITY;
+        for (int64_t j = hi + 1 > range[0] ? hi + 1 : range[0]; j < range[1]; j++) sc[j] = -INFINITY;
+        if (lo > hi) continue;
+        if (softcap != 0.0f)
+            for (int64_t j = lo; j <= hi; j++) sc[j] = softcap * tanhf(sc[j] * scale * (1.0f / softcap));
+        else
+            for (int64_t j = lo; j <= hi; j++) sc[j] *= scale;
+        if (mask_row)   /* branch-free: vectorizes */
+            for (int64_t j = lo; j <= hi; j++) sc[j] = mask_row[j] == -INFINITY ? -INFINITY : sc[j] + mask_row[j];
     }
 }
 
