@@ -22,8 +22,10 @@
  * Masked-out positions skip their dot product; a query whose every position is masked gets zeros.
  *
  * Work: queries strided across threads (balanced under the causal mask); per kv head, the
- * heads of its GQA group run back to back on the same K/V rows. With fewer queries than
- * threads (decode), the (query, head) pairs are split instead.
+ * heads of its GQA group run back to back on the same K/V rows. One query over an F16 cache (a
+ * decode step) is shared by all threads (one_query: keys, then heads, then output dims split,
+ * with two barriers; the path's attn_scores_f16 / attn_pv_f16 where it has them). Otherwise,
+ * with fewer queries than threads, the (query, head) pairs are split.
  * Per-thread scratch (cache-line padded): lanes[32][DV], scores[n_kv], q as F32 [DK] and as
  * F16 [DK] (K F16 is dotted with q converted to F16, by the dispatched F16 vec_dot). */
 #include <math.h>
