@@ -193,6 +193,10 @@ static void clear_stale_variants(pg_kernels *child, const pg_kernels *parent) {
             child->gemv_group[t] = 0;
         }
     }
+    /* the single-query attention kernels carry the F16 gemv order */
+    if (child->vec_dot_gemv[PG_TYPE_F16] != parent->vec_dot_gemv[PG_TYPE_F16] &&
+        child->attn_scores_f16 == parent->attn_scores_f16)
+        child->attn_scores_f16 = NULL;
 }
 
 /* the filled table of an available path (filled on first use, then read-only) */

@@ -95,6 +95,19 @@ typedef struct {
      * V blocked by 8 dims (each block streams contiguously): V[j][d] at
      * v[(d / 8) * block_stride + j * 8 + d % 8]. */
     void (*vec_pv8_f32)(int n, int dv, float *out, const float *v, size_t block_stride, const float *p);
+    /* One query (a decode step) over an F16 cache, in ggml's single-row (vec_dot_f16) order; NULL:
+     * csrc/ops/attention.c loops over vec_dot_gemv[F16] / vec_mad_f16, same values (refs in
+     * csrc/ops/vec_pv_ref.c).
+     * attn_scores_f16: s[c * s_stride + j] = vec_dot_gemv[F16](dk, K row j, q row c) bit for bit,
+     *   for j < n, c < nq; K row j at k + j * k_stride, q row c at q + c * dk (both F16); dk % 32 == 0.
+     * attn_pv_f16: out[h * out_stride + d] = sum over j < n of p[h * p_stride + j] * V[j][d] for
+     *   d < nd (nd % 8 == 0), h < nh, V[j][d] = v[j * v_stride + d]: position j < n & ~31 feeds
+     *   lane j % 8 of accumulator (j / 8) % 4 by FMA, reduced as vec_dot_gemv; the positions after
+     *   that are added afterwards in double, (double)(V * p) each, in order. */
+    void (*attn_scores_f16)(int n, int dk, int nq, float *s, size_t s_stride, const uint16_t *k, size_t k_stride,
+                            const uint16_t *q);
+    void (*attn_pv_f16)(int n, int nd, int nh, float *out, size_t out_stride, const uint16_t *v, size_t v_stride,
+                        const float *p, size_t p_stride);
 } pg_kernels;
 
 /* The active table. Valid after pg_kernels_init(); never NULL afterwards. */

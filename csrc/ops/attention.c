@@ -22,8 +22,10 @@
  * Masked-out positions skip their dot product; a query whose every position is masked gets zeros.
  *
  * Work: queries strided across threads (balanced under the causal mask); per kv head, the
- * heads of its GQA group run back to back on the same K/V rows. With fewer queries than
- * threads (decode), the (query, head) pairs are split instead.
+ * heads of its GQA group run back to back on the same K/V rows. One query over an F16 cache (a
+ * decode step) is shared by all threads (one_query: keys, then heads, then output dims split,
+ * with two barriers; the path's attn_scores_f16 / attn_pv_f16 where it has them). Otherwise,
+ * with fewer queries than threads, the (query, head) pairs are split.
  * Per-thread scratch (cache-line padded): lanes[32][DV], scores[n_kv], q as F32 [DK] and as
  * F16 [DK] (K F16 is dotted with q converted to F16, by the dispatched F16 vec_dot). */
 #include <math.h>
@@ -33,6 +35,7 @@
 #define PV_LANES 8        /* batch: one 8-lane accumulator */
 #define FA_KV_COPY_MAX (4u << 20)   /* bytes of one kv head's K and V as F32, per thread */
 #define PV_LANES_ONE 32   /* single query: four 8-lane accumulators */
+#define ONE_QUERY_KEY_CHUNK 256   /* single query: keys scored for every kv head in turn */
 
 typedef struct {
     float *lanes, *scores, *q32;
@@ -71,10 +74,28 @@ static size_t fa_part_bytes(int64_t dk, int64_t dv, int64_t n_kv, int64_t group,
 
 static int64_t gqa_group(const pg_tensor *dst) { return dst->src[0]->ne[1] / dst->src[1]->ne[1]; }
 
+/* One query over an F16 cache (a decode step) is shared by all threads: its keys, then its heads,
+ * then its output dims are split across them (one_query below). Returns 0 where it does not apply. */
+static int one_query_shared(const pg_tensor *dst) {
+    const pg_tensor *q = dst->src[0], *k = dst->src[1], *v = dst->src[2];
+    return q->ne[2] == 1 && q->ne[3] == 1 && k->type == PG_TYPE_F16 && v->type == PG_TYPE_F16 && dst->ne[0] % 8 == 0 &&
+           k->nb[0] == sizeof(uint16_t) && v->nb[0] == sizeof(uint16_t) && k->nb[2] % sizeof(uint16_t) == 0 &&
+           v->nb[2] % sizeof(uint16_t) == 0;
+}
+
+/* one_query's shared scratch after the per-thread parts: scores [n_head][n_kv] F32, then per
+ * thread the queries rounded to F16 [n_head][dk] */
+static size_t one_query_bytes(const pg_tensor *dst, int n_threads) {
+    const pg_tensor *q = dst->src[0];
+    return pg_round_up_line((size_t)(q->ne[1] * dst->src[1]->ne[2]) * sizeof(float)) +
+           (size_t)n_threads * pg_round_up_line((size_t)(q->ne[1] * q->ne[0]) * sizeof(uint16_t));
+}
+
 size_t pg_flash_attn_work_size(const pg_tensor *dst, int n_threads) {
     size_t off[FA_PARTS];
     return pg_scratch_size(fa_part_bytes(dst->src[0]->ne[0], dst->ne[0], dst->src[1]->ne[2], gqa_group(dst),
-                                         kv_copy_bytes(dst), off), n_threads);
+                                         kv_copy_bytes(dst), off), n_threads) +
+           (one_query_shared(dst) ? one_query_bytes(dst, n_threads) : 0);
 }
 
 static fa_scratch thread_scratch(const pg_compute_params *p, const pg_tensor *dst) {
@@ -186,13 +207,15 @@ static void group_scores(const pg_compute_params *p, const pg_tensor *dst, int64
     if (range[1] > n_kv) range[1] = n_kv;
     for (int64_t hh = 0; hh < group; hh++) {
         float *sc = w->gscores + hh * n_kv;
-        for (int64_t j = range[0]; j < range[1]; j++) {
-            const float m = mask_row ? mask_row[j] : 0.0f;
-            if (j < lo || j > hi || m == -INFINITY) { sc[j] = -INFINITY; continue; }
-            float s = sc[j] * scale;
-            if (softcap != 0.0f) s = softcap * tanhf(s * (1.0f / softcap));
-            sc[j] = s + m;
-        }
+        for (int64_t j = range[0]; j < range[1] && j < lo; j++) sc[j] = -INFINITY;
+        for (int64_t j = hi + 1 > range[0] ? hi + 1 : range[0]; j < range[1]; j++) sc[j] = -INFINITY;
+        if (lo > hi) continue;
+        if (softcap != 0.0f)
+            for (int64_t j = lo; j <= hi; j++) sc[j] = softcap * tanhf(sc[j] * scale * (1.0f / softcap));
+        else
+            for (int64_t j = lo; j <= hi; j++) sc[j] *= scale;
+        if (mask_row)   /* branch-free: vectorizes */
+            for (int64_t j = lo; j <= hi; j++) sc[j] = mask_row[j] == -INFINITY ? -INFINITY : sc[j] + mask_row[j];
     }
 }
 
@@ -279,11 +302,157 @@ static void attend_one(const pg_compute_params *p, pg_tensor *dst, int64_t h, in
     else sum_lanes(dv, w->lanes, out);
 }
 
+/* scores [j0, j1) of kv head hk's group of query heads (q16: their queries as F16), scaled,
+ * softcapped and masked as tile_scores */
+static void one_query_scores(const pg_compute_params *p, const pg_tensor *dst, int64_t hk, int64_t j0, int64_t j1,
+                             const uint16_t *q16, float *scores, float scale, float softcap) {
+    const pg_tensor *k = dst->src[1], *mask = dst->src[3];
+    const pg_kernels *kern = p->k;
+    const int dk = (int)k->ne[0];
+    const int64_t n_kv = k->ne[2], group = gqa_group(dst), n = j1 - j0;
+    const uint16_t *krow = (const uint16_t *)pg_row_ptr(k, hk, j0, 0);
+    const size_t k_stride = k->nb[2] / sizeof(uint16_t);
+    if (kern->attn_scores_f16 && dk % 32 == 0) {
+        kern->attn_scores_f16((int)n, dk, (int)group, scores + hk * group * n_kv + j0, (size_t)n_kv, krow, k_stride, q16);
+    } else {
+        const pg_vec_dot_fn dot = kern->vec_dot_gemv[PG_TYPE_F16] ? kern->vec_dot_gemv[PG_TYPE_F16] : kern->vec_dot[PG_TYPE_F16];
+        for (int64_t hh = 0; hh < group; hh++)
+            for (int64_t j = 0; j < n; j++)
+                dot(dk, scores + (hk * group + hh) * n_kv + j0 + j, krow + j * k_stride, q16 + hh * dk);
+    }
+    for (int64_t hh = 0; hh < group; hh++) {
+        const int64_t h = hk * group + hh;
+        float *sc = scores + h * n_kv;
+        const float *mask_row = mask ? (const float *)pg_row_ptr(mask, 0, h % mask->ne[2], 0) : NULL;
+        if (softcap != 0.0f)
+            for (int64_t j = j0; j < j1; j++) sc[j] = softcap * tanhf(sc[j] * scale * (1.0f / softcap));
+        else
+            for (int64_t j = j0; j < j1; j++) sc[j] *= scale;
+        if (mask_row)   /* branch-free: vectorizes */
+            for (int64_t j = j0; j < j1; j++) sc[j] = mask_row[j] == -INFINITY ? -INFINITY : sc[j] + mask_row[j];
+    }
+}
+
+/* Keys one query has to look at: all n_kv, or with a mask whose last visible key (over its head
+ * planes) is before the last block of 32, the keys up to that one rounded up to 32. The keys past
+ * it are masked (probability 0): they add nothing to any lane, and none of them falls in the
+ * double tail (which starts at n_kv & ~31), so the results are the same bits. */
+static int64_t live_keys(const pg_tensor *dst) {
+    const pg_tensor *mask = dst->src[3];
+    const int64_t n_kv = dst->src[1]->ne[2];
+    if (!mask) return n_kv;
+    int64_t last = -1;
+    for (int64_t m2 = 0; m2 < mask->ne[2]; m2++) {
+        const float *row = (const float *)pg_row_ptr(mask, 0, m2, 0);
+        int64_t j = n_kv - 1;
+        while (j > last && row[j] == -INFINITY) j--;
+        if (j > last) last = j;
+    }
+    const int64_t live = (last + 1 + 31) & ~(int64_t)31;
+    return live <= (n_kv & ~(int64_t)31) ? live : n_kv;
+}
+
+/* One query, all threads on it (bit-identical to attend_one's single-query order):
+ *   1. keys split across threads: every head's scores of those keys (each K row read once per
+ *      GQA group, its heads back to back);
+ *   2. heads split: softmax over all keys, probabilities rounded to F16 (zeros if all masked);
+ *   3. output dims split (blocks of 8): P·V of every head over all keys. */
+static void one_query(const pg_compute_params *p, pg_tensor *dst, float scale, float softcap, const fa_scratch *w) {
+    const pg_tensor *q = dst->src[0], *k = dst->src[1], *v = dst->src[2];
+    const pg_kernels *kern = p->k;
+    const int64_t n_head = q->ne[1], n_head_kv = k->ne[1], group = n_head / n_head_kv, n_kv_all = k->ne[2];
+    const int dk = (int)q->ne[0], dv = (int)v->ne[0];
+    const int64_t n_kv = live_keys(dst);   /* rows of scores keep n_kv_all */
+    size_t off[FA_PARTS];
+    const size_t part = pg_round_up_line(fa_part_bytes(dk, dv, n_kv_all, group, 0, off));
+    char *shared = (char *)(((uintptr_t)p->wdata + PG_CACHE_LINE - 1) & ~(uintptr_t)(PG_CACHE_LINE - 1)) +
+                   part * (size_t)p->nth;
+    float *scores = (float *)shared;
+    uint16_t *q16 = (uint16_t *)(shared + pg_round_up_line((size_t)(n_head * n_kv_all) * sizeof(float)) +
+                                 (size_t)p->ith * pg_round_up_line((size_t)(n_head * dk) * sizeof(uint16_t)));
+
+    int64_t j0, j1;   /* keys in blocks of 8 */
+    pg_thread_rows((n_kv + 7) / 8, p->ith, p->nth, &j0, &j1);
+    j0 *= 8;
+    j1 = j1 * 8 < n_kv ? j1 * 8 : n_kv;
+    if (j0 < j1) {
+        for (int64_t h = 0; h < n_head; h++) {
+            pg_gather_f32(dk, w->q32, pg_row_ptr(q, h, 0, 0), q->nb[0]);
+            kern->vec_cvt_f32_f16(dk, q16 + h * dk, w->q32);
+        }
+        const size_t k_row_bytes = (size_t)(n_head_kv * dk) * sizeof(uint16_t);   /* a position's heads */
+        for (int64_t c0 = j0; c0 < j1; c0 += ONE_QUERY_KEY_CHUNK) {   /* every kv head of a chunk: the cache's rows in order */
+            if (k->nb[1] == (size_t)dk * sizeof(uint16_t))   /* the next chunk's K into L2 while this one is scored */
+                for (int64_t j = c0 + ONE_QUERY_KEY_CHUNK; j < c0 + 2 * ONE_QUERY_KEY_CHUNK && j < j1; j++)
+                    for (size_t b = 0; b < k_row_bytes; b += PG_CACHE_LINE) __builtin_prefetch(pg_row_ptr(k, 0, j, 0) + b, 0, 2);
+            for (int64_t hk = 0; hk < n_head_kv; hk++)
+                one_query_scores(p, dst, hk, c0, c0 + ONE_QUERY_KEY_CHUNK < j1 ? c0 + ONE_QUERY_KEY_CHUNK : j1,
+                                 q16 + hk * group * dk, scores, scale, softcap);
+        }
+    }
+    pg_barrier(p);
+
+    int64_t h0, h1;
+    pg_thread_rows(n_head, p->ith, p->nth, &h0, &h1);
+    for (int64_t h = h0; h < h1; h++) {
+        float *sc = scores + h * n_kv_all;
+        const float max = kern->vec_max_f32((int)n_kv, sc);
+        if (max == -INFINITY) {   /* every key masked: zeros out */
+            memset(sc, 0, (size_t)n_kv * sizeof(float));
+            continue;
+        }
+        const double sum = kern->vec_soft_max_f32((int)n_kv, sc, sc, max);
+        kern->vec_scale_f32((int)n_kv, sc, (float)(1.0 / sum));
+        round_to_f16(kern, (int)n_kv, sc, w->p16);
+    }
+    pg_barrier(p);
+
+    int64_t d0, d1;
+    pg_thread_rows(dv / 8, p->ith, p->nth, &d0, &d1);
+    d0 *= 8;
+    d1 *= 8;
+    if (d0 >= d1) return;
+    const size_t v_stride = v->nb[2] / sizeof(uint16_t), out_stride = dst->nb[1] / sizeof(float);
+    for (int64_t hk = 0; hk < n_head_kv; hk++) {
+        const uint16_t *vrow = (const uint16_t *)pg_row_ptr(v, hk, 0, 0) + d0;
+        float *out = (float *)pg_row_ptr(dst, hk * group, 0, 0) + d0;
+        const float *ph = scores + hk * group * n_kv_all;
+        if (kern->attn_pv_f16) {
+            kern->attn_pv_f16((int)n_kv, (int)(d1 - d0), (int)group, out, out_stride, vrow, v_stride, ph, (size_t)n_kv_all);
+            continue;
+        }
+        /* the lanes as attend_one keeps them, on this thread's dims */
+        const int nd = (int)(d1 - d0);
+        const int64_t np = n_kv & ~(int64_t)31;
+        for (int64_t hh = 0; hh < group; hh++) {
+            float *lanes = w->lanes;   /* [32][nd] */
+            memset(lanes, 0, (size_t)PV_LANES_ONE * (size_t)nd * sizeof(float));
+            for (int64_t j = 0; j < np; j++)
+                kern->vec_mad_f16(nd, lanes + (j % PV_LANES_ONE) * nd, vrow + j * v_stride, ph[hh * n_kv_all + j]);
+            float *o = out + hh * out_stride;
+            for (int d = 0; d < nd; d++) {
+                float l8[8];
+                for (int l = 0; l < 8; l++)
+                    l8[l] = (lanes[l * nd + d] + lanes[(16 + l) * nd + d]) + (lanes[(8 + l) * nd + d] + lanes[(24 + l) * nd + d]);
+                const float t0 = l8[0] + l8[4], t1 = l8[1] + l8[5], t2 = l8[2] + l8[6], t3 = l8[3] + l8[7];
+                double sum = (double)((t0 + t1) + (t2 + t3));
+                for (int64_t j = np; j < n_kv; j++)
+                    sum += (double)(pg_fp16_to_fp32(vrow[j * v_stride + d]) * ph[hh * n_kv_all + j]);
+                o[d] = (float)sum;
+            }
+        }
+    }
+}
+
 void pg_forward_flash_attn_ext(const pg_compute_params *p, pg_tensor *dst) {
     const pg_tensor *q = dst->src[0], *k = dst->src[1], *v = dst->src[2];
     const float scale = pg_get_op_param_f32(dst, 0), softcap = pg_get_op_param_f32(dst, 1);
     const fa_scratch w = thread_scratch(p, dst);
     const int64_t n_head = q->ne[1], n_q = q->ne[2], n_head_kv = k->ne[1], group = n_head / n_head_kv;
+    if (one_query_shared(dst)) {
+        one_query(p, dst, scale, softcap, &w);
+        return;
+    }
     if (n_q < p->nth) {
         /* fewer queries than threads (decode): split the (query, head) pairs evenly */
         int64_t ir0, ir1;

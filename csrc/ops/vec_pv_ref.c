@@ -1,8 +1,10 @@
-/* Reference P·V of one attention query (the contract of pg_kernels.vec_pv8_f32). */
+/* Reference P·V of one attention query (the contract of pg_kernels.vec_pv8_f32), and the
+ * single-query F16 kernels (attn_scores_f16, attn_pv_f16): plain loops in ggml's vec_dot order. */
 #include <math.h>
 
 #include "kernels.h"
 #include "ops/vec_ref.h"
+#include "quants/quants.h"
 
 void pg_vec_pv8_f32_ref(int n, int dv, float *out, const float *v, size_t block_stride, const float *p) {
     for (int d = 0; d < dv; d++) {
@@ -13,4 +15,30 @@ void pg_vec_pv8_f32_ref(int n, int dv, float *out, const float *v, size_t block_
         const float t0 = lane[0] + lane[4], t1 = lane[1] + lane[5], t2 = lane[2] + lane[6], t3 = lane[3] + lane[7];
         out[d] = (t0 + t2) + (t1 + t3);
     }
+}
+
+void pg_attn_scores_f16_ref(int n, int dk, int nq, float *s, size_t s_stride, const uint16_t *k, size_t k_stride,
+                            const uint16_t *q) {
+    for (int c = 0; c < nq; c++)
+        for (int j = 0; j < n; j++) pg_vec_dot_f16_gemv_ref(dk, s + c * s_stride + j, k + j * k_stride, q + c * dk);
+}
+
+void pg_attn_pv_f16_ref(int n, int nd, int nh, float *out, size_t out_stride, const uint16_t *v, size_t v_stride,
+                        const float *p, size_t p_stride) {
+    const int np = n & ~31;
+    for (int h = 0; h < nh; h++)
+        for (int d = 0; d < nd; d++) {
+            const float *ph = p + h * p_stride;
+            float acc[4][8] = {{0}};
+            for (int j = 0; j < np; j++) {
+                float *a = &acc[(j / 8) % 4][j % 8];
+                *a = fmaf(pg_fp16_to_fp32(v[j * v_stride + d]), ph[j], *a);
+            }
+            float l[8], t[4];
+            for (int i = 0; i < 8; i++) l[i] = (acc[0][i] + acc[2][i]) + (acc[1][i] + acc[3][i]);
+            for (int i = 0; i < 4; i++) t[i] = l[i] + l[i + 4];
+            double sum = (double)((t[0] + t[1]) + (t[2] + t[3]));
+            for (int j = np; j < n; j++) sum += (double)(pg_fp16_to_fp32(v[j * v_stride + d]) * ph[j]);
+            out[h * out_stride + d] = (float)sum;
+        }
 }

@@ -23,6 +23,10 @@ void pg_vec_cvt_f32_f16_ref(int n, uint16_t *y, const float *x);
 void pg_vec_cvt_f16_f32_ref(int n, float *y, const uint16_t *x);
 void pg_vec_rope_f32_ref(int n_dims, int neox, float *y, const float *x, const float *cache);
 void pg_vec_pv8_f32_ref(int n, int dv, float *out, const float *v, size_t block_stride, const float *p);
+void pg_attn_scores_f16_ref(int n, int dk, int nq, float *s, size_t s_stride, const uint16_t *k, size_t k_stride,
+                            const uint16_t *q);
+void pg_attn_pv_f16_ref(int n, int nd, int nh, float *out, size_t out_stride, const uint16_t *v, size_t v_stride,
+                        const float *p, size_t p_stride);
 
 /* The scalar elementwise functions behind the refs (ggml's formulas). */
 #include <math.h>
