@@ -3,7 +3,8 @@
  * the scores against the path's own vec_dot_gemv[F16] (their contract): odd key counts (the
  * 8-key blocks and the double tail past n & ~31), GQA groups of 1..5 heads, head dims 32..256,
  * strided K/V rows. A path without them is named (attention.c then loops over its gemv/mad; its
- * F16 gemv is then checked against the scores ref).
+ * F16 gemv is then checked against the scores ref). The refs themselves are checked against
+ * exact double sums on every host.
  * Prints "N passed, N failed"; exits non-zero on failure. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,7 +72,50 @@ static void test_pv(const pg_kernels *k) {
             }
 }
 
+/* The refs themselves (every path falls back to their order or checks against them) against the
+ * exact sums in double: error within float rounding of the sum of |products|. */
+static void test_refs_against_double(void) {
+    static uint16_t K[MAX_KEYS * MAX_DIM], q[MAX_HEADS * MAX_DIM];
+    static float scores[MAX_HEADS * MAX_KEYS], p[MAX_HEADS * MAX_KEYS], out[MAX_HEADS * MAX_DIM];
+    for (size_t ki = 0; ki < sizeof KEYS / sizeof KEYS[0]; ki++)
+        for (size_t di = 0; di < sizeof DIMS / sizeof DIMS[0]; di++) {
+            const int n = KEYS[ki], dk = DIMS[di], nq = 1 + (int)(ki % MAX_HEADS);
+            for (int i = 0; i < n * dk; i++) K[i] = f16(rand_uniform(-2.0f, 2.0f));
+            for (int i = 0; i < nq * dk; i++) q[i] = f16(rand_uniform(-2.0f, 2.0f));
+            for (int i = 0; i < nq * MAX_KEYS; i++) p[i] = pg_fp16_to_fp32(f16(rand_uniform(0.0f, 0.05f)));
+            pg_attn_scores_f16_ref(n, dk, nq, scores, MAX_KEYS, K, (size_t)dk, q);
+            pg_attn_pv_f16_ref(n, dk, nq, out, MAX_DIM, K, (size_t)dk, p, MAX_KEYS);   /* K as V */
+            int ok_scores = 1, ok_pv = 1;
+            for (int c = 0; c < nq; c++) {
+                for (int j = 0; j < n; j++) {
+                    double exact = 0.0, size = 0.0;
+                    for (int d = 0; d < dk; d++) {
+                        const double t = (double)pg_fp16_to_fp32(K[j * dk + d]) * pg_fp16_to_fp32(q[c * dk + d]);
+                        exact += t;
+                        size += t < 0 ? -t : t;
+                    }
+                    const double err = scores[c * MAX_KEYS + j] - exact;
+                    ok_scores &= (err < 0 ? -err : err) <= 1e-6 * size + 1e-30;
+                }
+                for (int d = 0; d < dk; d++) {
+                    double exact = 0.0, size = 0.0;
+                    for (int j = 0; j < n; j++) {
+                        const double t = (double)p[c * MAX_KEYS + j] * pg_fp16_to_fp32(K[j * dk + d]);
+                        exact += t;
+                        size += t < 0 ? -t : t;
+                    }
+                    const double err = out[c * MAX_DIM + d] - exact;
+                    ok_pv &= (err < 0 ? -err : err) <= 1e-6 * size + 1e-30;
+                }
+            }
+            check(ok_scores, "ref    attn_scores_f16 n=%d dk=%d nq=%d: within 1e-6 of the exact sums", n, dk, nq);
+            check(ok_pv, "ref    attn_pv_f16 n=%d nd=%d nh=%d: within 1e-6 of the exact sums", n, dk, nq);
+        }
+}
+
 int main(void) {
+    rand_seed(7);
+    test_refs_against_double();
     static const char *paths[] = {"scalar", "avx2", "avx512", "neon"};
     int tested = 0;
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
