@@ -131,6 +131,7 @@ void pg_fill_avx2_tile_q4_0(pg_kernels *k); /* csrc/arch/x86/tile_q4_0_avx2.c */
 void pg_fill_avx2_tile_k(pg_kernels *k);    /* csrc/arch/x86/tile_k_avx2.c */
 void pg_fill_avx2_q6k_batch(pg_kernels *k); /* csrc/arch/x86/quants_avx2_q6k_batch.c */
 void pg_fill_avx2_gemv(pg_kernels *k);      /* csrc/arch/x86/gemv_avx2.c */
+void pg_fill_avx2_gemv_q4_K(pg_kernels *k); /* csrc/arch/x86/gemv_q4_K_avx2.c */
 void pg_fill_avx2_rope(pg_kernels *k);      /* csrc/arch/x86/rope_avx2.c */
 void pg_fill_avx2_pv(pg_kernels *k);        /* csrc/arch/x86/pv_avx2.c */
 void pg_fill_avx2_float_tile(pg_kernels *k); /* csrc/arch/x86/tile_float_avx2.c */

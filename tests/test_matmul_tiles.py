@@ -4,6 +4,8 @@ for tile edges of every size (rows and activation counts not multiples of the ti
 every SIMD path. Rows llama.cpp computes with its GEMV (a lone row; the last M % 4 of a repacked
 type) use the single-row kernel vec_dot_gemv instead; Q6_K batches of 8+ rows on AVX2 take llama.cpp's
 tiled order (test_q6k_batch_order.py). tests/c/test_tile_kernels.c checks the tile kernels exhaustively."""
+import platform
+
 import numpy as np
 import pytest
 
@@ -72,3 +74,40 @@ def test_single_row_kernel_matches_its_reference(wtype, k):
     got = _core.vec_dot_active(int(wtype), x, y, k, True)
     want = _core.vec_dot_gemv_ref(int(wtype), x, y, k)
     assert np.float32(got).view(np.uint32) == np.float32(want).view(np.uint32)
+
+
+def _paths_with_q4_K_gemv():
+    """The paths whose lone Q4_K row takes a single-row kernel (x86: avx2 and what builds on it)."""
+    found = []
+    for name in pyggml.available_simd_paths():
+        pyggml.set_simd_path(name)
+        if _core.gemv_first_row(int(T.Q4_K), 1) == 0:
+            found.append(name)
+    pyggml.set_simd_path(_core.best_simd_path())
+    return found
+
+
+@pytest.mark.parametrize("k", [256, 512, 2048])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_q4_K_single_row_kernel_matches_llamacpps_gemv_order(k, seed):
+    """Every path with a Q4_K single-row kernel (llama.cpp's repacked GEMV order; x86 has one)
+    equals the portable element-by-element reference of that order bit for bit. Activations
+    include the extreme code -128, weights a group with the extreme 6-bit scale."""
+    paths = _paths_with_q4_K_gemv()
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        assert "avx2" in paths, paths
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((1, k)).astype(np.float32) * rng.uniform(0.01, 4.0, size=(1, k)).astype(np.float32)
+    w[0, :32] += 50.0                      # one group far off the others: scale 63, min 0
+    raw = np.ascontiguousarray(quantize(w, T.Q4_K)).view(np.uint8).reshape(-1)
+    x = rng.standard_normal(k).astype(np.float32)
+    x[::37] = -np.abs(x).max() * 1.0001    # codes at -128 where the minimum sets the scale
+    act = quantize_row_activation(x, T.Q8_K)
+    want = _core.vec_dot_gemv_ref(int(T.Q4_K), raw, act, k)
+    try:
+        for name in paths:
+            pyggml.set_simd_path(name)
+            got = _core.vec_dot_active(int(T.Q4_K), raw, act, k, True)
+            assert np.float32(got).view(np.uint32) == np.float32(want).view(np.uint32), (name, got, want)
+    finally:
+        pyggml.set_simd_path(_core.best_simd_path())

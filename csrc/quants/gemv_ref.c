@@ -6,6 +6,7 @@
 #include <math.h>
 
 #include "kernels.h"
+#include "quants/k_layout.h"
 #include "quants/quants.h"
 
 typedef float (*elem_fn)(const void *p, int i);
@@ -36,4 +37,35 @@ void pg_vec_dot_f16_gemv_ref(int n, float *s, const void *x, const void *y) {
     double sum = gemv_lanes(np, x, y, elem_f16);
     for (int i = np; i < n; i++) sum += (double)(elem_f16(x, i) * elem_f16(y, i));
     *s = (float)sum;
+}
+
+/* Q4_K x Q8_K in llama.cpp's GEMV order (its repacked Q4_K GEMV, the rows its GEMM leaves):
+ * per super-block the exact integers isum = sum_g scale[g] * (codes . activations of group g)
+ * and mins = sum_g min[g] * (activation sum of group g), then acc = fma(isum, yd * d, acc) and
+ * acc_min = fma(mins, yd * dmin, acc_min); the result is acc - acc_min. Portable C, element by
+ * element from the layout: the ground truth of arch/x86/gemv_q4_K_avx2.c. */
+void pg_vec_dot_q4_K_q8_K_gemv_ref(int n, float *s, const void *vx, const void *vy) {
+    const block_q4_K *x = vx;
+    const block_q8_K *y = vy;
+    float acc = 0.0f, acc_min = 0.0f;
+    for (int ib = 0; ib < n / QK_K; ib++) {
+        uint8_t code[QK_K];
+        int scale[8], min[8];
+        unpack_q4_K_codes(x[ib].qs, code);
+        unpack_k_scale_min(x[ib].scales, scale, min);
+        int32_t isum = 0, mins = 0;
+        for (int g = 0; g < 8; g++) {
+            int32_t dot = 0, act_sum = 0;
+            for (int i = 32 * g; i < 32 * g + 32; i++) {
+                dot += code[i] * y[ib].qs[i];
+                act_sum += y[ib].qs[i];
+            }
+            isum += scale[g] * dot;
+            mins += min[g] * act_sum;
+        }
+        const float yd = y[ib].d;
+        acc = fmaf((float)isum, yd * pg_fp16_to_fp32(x[ib].d), acc);
+        acc_min = fmaf((float)mins, yd * pg_fp16_to_fp32(x[ib].dmin), acc_min);
+    }
+    *s = acc - acc_min;
 }

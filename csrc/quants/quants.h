@@ -40,6 +40,7 @@ void pg_vec_dot_f16_f16_ref(int n, float *s, const void *x, const void *y);
 /* ggml's single-row order (csrc/quants/gemv_ref.c) */
 void pg_vec_dot_f32_gemv_ref(int n, float *s, const void *x, const void *y);
 void pg_vec_dot_f16_gemv_ref(int n, float *s, const void *x, const void *y);
+void pg_vec_dot_q4_K_q8_K_gemv_ref(int n, float *s, const void *x, const void *y);
 void pg_vec_dot_bf16_bf16_ref(int n, float *s, const void *x, const void *y);
 void pg_vec_dot_q4_0_q8_0_ref(int n, float *s, const void *x, const void *y);
 void pg_vec_dot_q4_1_q8_1_ref(int n, float *s, const void *x, const void *y);

@@ -89,6 +89,7 @@ cdef extern from "kernels.h":
 cdef extern from "quants/quants.h":
     void pg_vec_dot_f32_gemv_ref(int n, float *s, const void *x, const void *y) noexcept nogil
     void pg_vec_dot_f16_gemv_ref(int n, float *s, const void *x, const void *y) noexcept nogil
+    void pg_vec_dot_q4_K_q8_K_gemv_ref(int n, float *s, const void *x, const void *y) noexcept nogil
 
 # csrc/vocab_map.h: the tokenizer's bytes -> id map
 from libc.stdint cimport uint32_t

@@ -85,16 +85,19 @@ def vec_dot_active(int wtype, const uint8_t[::1] w, const uint8_t[::1] a, int64_
 
 
 def vec_dot_gemv_ref(int wtype, const uint8_t[::1] w, const uint8_t[::1] a, int64_t n):
-    """The portable single-row (ggml vec_dot order) F32/F16 dot: ground truth of vec_dot_gemv."""
+    """The portable single-row dot in llama.cpp's order (F32/F16: ggml's vec_dot; Q4_K: its
+    repacked GEMV, activations as Q8_K): ground truth of vec_dot_gemv."""
     cdef pg_vec_dot_fn fn
     if wtype == 0:
         fn = pg_vec_dot_f32_gemv_ref
     elif wtype == 1:
         fn = pg_vec_dot_f16_gemv_ref
+    elif wtype == 12:
+        fn = pg_vec_dot_q4_K_q8_K_gemv_ref
     else:
-        raise ValueError("single-row reference kernels exist for F32 and F16 only")
+        raise ValueError("single-row reference kernels exist for F32, F16 and Q4_K only")
     _check_sizes(wtype, n, w.shape[0])
-    _check_sizes(wtype, n, a.shape[0])
+    _check_sizes(pg_type_traits_table[wtype].vec_dot_type, n, a.shape[0])
     cdef float s = 0.0
     with nogil:
         fn(<int>n, &s, &w[0], &a[0])

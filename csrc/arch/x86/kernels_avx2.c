@@ -11,6 +11,7 @@ void pg_kernels_fill_avx2(pg_kernels *k) {
     pg_fill_avx2_q6k_batch(k);
     pg_fill_avx2_float_tile(k);
     pg_fill_avx2_gemv(k);
+    pg_fill_avx2_gemv_q4_K(k);
     pg_fill_avx2_rope(k);
     pg_fill_avx2_pv(k);
 }

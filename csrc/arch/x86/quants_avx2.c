@@ -143,8 +143,6 @@ void pg_fill_avx2_quant(pg_kernels *k) {
     k->vec_dot[PG_TYPE_Q2_K] = pg_vec_dot_q2_K_q8_K_avx2;
     k->vec_dot[PG_TYPE_Q3_K] = pg_vec_dot_q3_K_q8_K_avx2;
     k->vec_dot[PG_TYPE_Q4_K] = pg_vec_dot_q4_K_q8_K_avx2;
-    k->vec_dot_gemv[PG_TYPE_Q4_K] = pg_vec_dot_q4_K_q8_K_gemv_avx2;
-    k->gemv_group[PG_TYPE_Q4_K] = 4;
     k->vec_dot[PG_TYPE_Q5_K] = pg_vec_dot_q5_K_q8_K_avx2;
     k->vec_dot[PG_TYPE_Q6_K] = pg_vec_dot_q6_K_q8_K_avx2;
     k->from_float[PG_TYPE_F16] = pg_quantize_row_f16_avx2;

@@ -93,7 +93,8 @@ static inline float k_superblock(int32_t isum, int32_t summs, pg_fp16 d, pg_fp16
  * GEMV (the remaining rows). Both keep two float accumulators per output, scale terms and min
  * terms, and return scale_acc - min_acc; they differ in how often they round:
  *   GEMM: per 64 elements (groups 2c, 2c + 1)  acc = fma(isum_c, yd * d, acc), same for mins
- *   GEMV: per super-block                      acc = fma(isum, yd * d, acc), same for mins */
+ *   GEMV: per super-block                      acc = fma(isum, yd * d, acc), same for mins
+ * (the GEMV: arch/x86/gemv_q4_K_avx2.c) */
 typedef struct { int32_t scaled[4], mins[4]; } q4_K_pair_sums;
 
 static inline void q4_K_superblock_sums(const block_q4_K *x, const block_q8_K *y, q4_K_pair_sums *out) {
@@ -126,20 +127,6 @@ void pg_vec_dot_q4_K_q8_K_avx2(int n, float *s, const void *vx, const void *vy) 
             acc = fmaf((float)sums.scaled[c], dd, acc);
             acc_min = fmaf((float)sums.mins[c], dm, acc_min);
         }
-    }
-    *s = acc - acc_min;
-}
-
-void pg_vec_dot_q4_K_q8_K_gemv_avx2(int n, float *s, const void *vx, const void *vy) {
-    const block_q4_K *x = vx;
-    const block_q8_K *y = vy;
-    float acc = 0.0f, acc_min = 0.0f;
-    for (int ib = 0; ib < n / QK_K; ib++) {
-        q4_K_pair_sums sums;
-        q4_K_superblock_sums(&x[ib], &y[ib], &sums);
-        const float dd = fp16_to_f32(x[ib].d) * y[ib].d, dm = fp16_to_f32(x[ib].dmin) * y[ib].d;
-        acc = fmaf((float)(sums.scaled[0] + sums.scaled[1] + sums.scaled[2] + sums.scaled[3]), dd, acc);
-        acc_min = fmaf((float)(sums.mins[0] + sums.mins[1] + sums.mins[2] + sums.mins[3]), dm, acc_min);
     }
     *s = acc - acc_min;
 }
