@@ -9,7 +9,6 @@
 void pg_vec_dot_q2_K_q8_K_avx2(int n, float *s, const void *x, const void *y);
 void pg_vec_dot_q3_K_q8_K_avx2(int n, float *s, const void *x, const void *y);
 void pg_vec_dot_q4_K_q8_K_avx2(int n, float *s, const void *x, const void *y);
-/* Q4_K in llama.cpp's GEMV order (activation rows outside its groups of 4, see quants_avx2_k.c) */
 void pg_vec_dot_q5_K_q8_K_avx2(int n, float *s, const void *x, const void *y);
 void pg_vec_dot_q6_K_q8_K_avx2(int n, float *s, const void *x, const void *y);
 

@@ -231,11 +231,15 @@ static inline __m256 hsum_rows(const __m256 acc[ROWS][COLS], int c) {
 DEFINE_TILE(q4_1, q8_1, 0, 1)
 DEFINE_TILE(q5_0, q8_0, 1, 0)
 DEFINE_TILE(q5_1, q8_1, 0, 1)
+#ifndef TILE_WITHOUT_Q8_0   /* the avx512 path has its own (arch/x86_512/tile_q8_0_vnni.c) */
 DEFINE_TILE(q8_0, q8_0, 0, 0)
+#endif
 
 void TILE_FILL(pg_kernels *k) {
     k->vec_dot_tile[PG_TYPE_Q4_1] = TILE_FN(q4_1);
     k->vec_dot_tile[PG_TYPE_Q5_0] = TILE_FN(q5_0);
     k->vec_dot_tile[PG_TYPE_Q5_1] = TILE_FN(q5_1);
+#ifndef TILE_WITHOUT_Q8_0
     k->vec_dot_tile[PG_TYPE_Q8_0] = TILE_FN(q8_0);
+#endif
 }
