@@ -21,6 +21,8 @@
 
 #define PG_MM_ROWS 16
 #define PG_MM_COLS 16
+/* weight rows per panel: this many bytes of them (an L2's share, the activation chunks besides) */
+#define PG_MM_PANEL_BYTES (384u << 10)
 
 static size_t quantized_src1_bytes(const pg_tensor *dst) {
     const pg_tensor *src0 = dst->src[0], *src1 = dst->src[1];
@@ -82,6 +84,11 @@ void pg_forward_mul_mat(const pg_compute_params *p, pg_tensor *dst) {
     const int64_t n_row_chunks = (N + chunk_rows - 1) / chunk_rows;
     const int64_t n_col_chunks = (M + PG_MM_COLS - 1) / PG_MM_COLS;
     const int64_t per_batch = n_row_chunks * n_col_chunks;
+    /* chunks in panels of weight rows that stay in L2 while every activation chunk passes them:
+     * chunk k of a batch -> panel k / per_panel, then activation chunk, then row chunk in the panel */
+    int64_t panel_chunks = (int64_t)(PG_MM_PANEL_BYTES / src0->nb[1]) / chunk_rows;
+    if (panel_chunks < 1) panel_chunks = 1;
+    const int64_t per_panel = panel_chunks * n_col_chunks;
     const int64_t n_chunks = per_batch * ne12 * ne13;
     const int64_t r2 = ne12 / src0->ne[2], r3 = ne13 / src0->ne[3];
 
@@ -94,8 +101,11 @@ void pg_forward_mul_mat(const pg_compute_params *p, pg_tensor *dst) {
     for (int64_t c = p->ith; c < n_chunks; c = atomic_fetch_add(chunk_next, 1)) {
         const int64_t batch = c / per_batch, in_batch = c % per_batch;
         const int64_t i12 = batch % ne12, i13 = batch / ne12;
-        const int64_t ir0 = (in_batch % n_row_chunks) * chunk_rows;
-        const int64_t ic0 = (in_batch / n_row_chunks) * PG_MM_COLS;
+        const int64_t panel = in_batch / per_panel, in_panel = in_batch % per_panel;
+        const int64_t rows_here = n_row_chunks - panel * panel_chunks < panel_chunks ? n_row_chunks - panel * panel_chunks
+                                                                                     : panel_chunks;
+        const int64_t ir0 = (panel * panel_chunks + in_panel % rows_here) * chunk_rows;
+        const int64_t ic0 = (in_panel / rows_here) * PG_MM_COLS;
         const int64_t ir1 = ir0 + chunk_rows < N ? ir0 + chunk_rows : N;
         const int64_t ic1 = ic0 + PG_MM_COLS < M ? ic0 + PG_MM_COLS : M;
         const char *w = (const char *)src0->data + (i12 / r2) * src0->nb[2] + (i13 / r3) * src0->nb[3];
