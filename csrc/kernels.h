@@ -139,6 +139,7 @@ void pg_fill_neon_rope(pg_kernels *k);      /* csrc/arch/arm/rope_neon.c */
 void pg_fill_avx512_tile_vnni(pg_kernels *k); /* csrc/arch/x86_512/tile_vnni.c */
 void pg_fill_avx512_tile_q4_0_vnni(pg_kernels *k); /* csrc/arch/x86_512/tile_q4_0_vnni.c */
 void pg_fill_avx512_tile_q8_0_vnni(pg_kernels *k); /* csrc/arch/x86_512/tile_q8_0_vnni.c */
+void pg_fill_avx512_tile_f32(pg_kernels *k); /* csrc/arch/x86_512/tile_f32_avx512.c */
 void pg_fill_avx512_q6k_batch_vnni(pg_kernels *k); /* csrc/arch/x86_512/q6k_batch_vnni.c */
 void pg_fill_avx512_tile_k_vnni(pg_kernels *k);    /* csrc/arch/x86_512/tile_k_vnni.c */
 

@@ -110,20 +110,11 @@ static inline void gather_row_f16(uint16_t h[SEG][ROWS], const char *const xr[RO
 }
 static inline __m256 f16x8(const uint16_t h[ROWS]) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h)); }
 
-/* lane r = hsum_f32x8(acc[r][c]) for the 8 rows, with hsum_f32x8's additions:
- * ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7)) */
+/* lane r = hsum_f32x8(acc[r][c]) for the 8 rows (tile_avx2.h) */
 static inline __m256 hsum_rows(const __m256 acc[ROWS][COLS], int c) {
-    __m256 h[4]; /* h[k] = [a_k lo + hi | a_{k+4} lo + hi] */
-    for (int k = 0; k < 4; k++)
-        h[k] = _mm256_add_ps(_mm256_permute2f128_ps(acc[k][c], acc[k + 4][c], 0x20),
-                             _mm256_permute2f128_ps(acc[k][c], acc[k + 4][c], 0x31));
-    /* lanes i, i + 2 of each: [r0: 0+2, 1+3, r1: 0+2, 1+3 | r4.., r5..] and the same for 2, 3, 6, 7 */
-    const __m256 t01 = _mm256_add_ps(_mm256_shuffle_ps(h[0], h[1], _MM_SHUFFLE(1, 0, 1, 0)),
-                                     _mm256_shuffle_ps(h[0], h[1], _MM_SHUFFLE(3, 2, 3, 2)));
-    const __m256 t23 = _mm256_add_ps(_mm256_shuffle_ps(h[2], h[3], _MM_SHUFFLE(1, 0, 1, 0)),
-                                     _mm256_shuffle_ps(h[2], h[3], _MM_SHUFFLE(3, 2, 3, 2)));
-    return _mm256_add_ps(_mm256_shuffle_ps(t01, t23, _MM_SHUFFLE(2, 0, 2, 0)),
-                         _mm256_shuffle_ps(t01, t23, _MM_SHUFFLE(3, 1, 3, 1)));
+    __m256 a[ROWS];
+    for (int r = 0; r < ROWS; r++) a[r] = acc[r][c];
+    return hsum_f32x8_of_8(a);
 }
 
 /* One pass: weight rows r0..r0+NR-1 against NC activation rows over blocks [ib0, ib1);

@@ -99,6 +99,21 @@ TILE_INLINE void q6_K_superblock_lanes(const block_q6_K *xb, const block_q8_K *c
     }
 
 /* output (r, c) of the tile at s; rows past nr (repeats) are dropped */
+/* lane r = hsum_f32x8(a[r]) for 8 vectors, with hsum_f32x8's additions:
+ * ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)) */
+TILE_INLINE __m256 hsum_f32x8_of_8(const __m256 a[8]) {
+    __m256 h[4]; /* h[k] = [a_k lo + hi | a_{k+4} lo + hi] */
+    for (int k = 0; k < 4; k++)
+        h[k] = _mm256_add_ps(_mm256_permute2f128_ps(a[k], a[k + 4], 0x20), _mm256_permute2f128_ps(a[k], a[k + 4], 0x31));
+    /* lanes i, i + 2 of each: [r0: 0+2, 1+3, r1: 0+2, 1+3 | r4.., r5..] and the same for 2, 3, 6, 7 */
+    const __m256 t01 = _mm256_add_ps(_mm256_shuffle_ps(h[0], h[1], _MM_SHUFFLE(1, 0, 1, 0)),
+                                     _mm256_shuffle_ps(h[0], h[1], _MM_SHUFFLE(3, 2, 3, 2)));
+    const __m256 t23 = _mm256_add_ps(_mm256_shuffle_ps(h[2], h[3], _MM_SHUFFLE(1, 0, 1, 0)),
+                                     _mm256_shuffle_ps(h[2], h[3], _MM_SHUFFLE(3, 2, 3, 2)));
+    return _mm256_add_ps(_mm256_shuffle_ps(t01, t23, _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm256_shuffle_ps(t01, t23, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
 TILE_INLINE void store_out(float *s, size_t bs, int nr, int c, int r, float v) {
     if (r < nr) ((float *)((char *)s + c * bs))[r] = v;
 }
