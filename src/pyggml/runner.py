@@ -29,9 +29,8 @@ MAX_CACHED_GRAPHS = 6
 _GRAPH_ARENA = 4 << 20
 
 
-def _write_mask(mask: Tensor, visible: np.ndarray) -> None:
-    """0 where visible, -inf elsewhere, written in place (no float64 temporaries)."""
-    m = mask.numpy()
+def _write_mask(m: np.ndarray, visible: np.ndarray) -> None:
+    """0 where visible, -inf elsewhere, written in place into the mask's view (no float64 temporaries)."""
     m.fill(-np.inf)
     np.copyto(m, np.float32(0.0), where=visible)
 
@@ -42,6 +41,19 @@ class _BuiltGraph:
     batch: BatchInputs
     logits: Tensor     # (n_vocab, n_out), or (n_embd, n_out) hidden states for an "embd" graph
     ctx: Context
+    _views: tuple = ()  # (addresses, numpy views) of the inputs and logits, see views()
+
+    def views(self) -> tuple:
+        """numpy views of tokens, positions, kv_slots, out_rows, the masks (a dict) and logits,
+        made once and made again only when the graph's buffer moved (a shared buffer rebinds
+        tensors): building six views per decoded token was a visible share of its Python time."""
+        b = self.batch
+        tensors = (b.tokens, b.positions, b.kv_slots, b.out_rows, *b.masks.values(), self.logits)
+        addresses = tuple(t.data for t in tensors)
+        if not self._views or self._views[0] != addresses:
+            v = [t.numpy() for t in tensors]
+            self._views = (addresses, (*v[:4], dict(zip(b.masks, v[4:-1])), v[-1]))
+        return self._views[1]
 
 
 class ModelRunner:
@@ -133,13 +145,14 @@ class ModelRunner:
     def _set_inputs(self, g: _BuiltGraph, tokens: np.ndarray, n_out: int) -> None:
         n = len(tokens)
         pos = np.arange(self.n_past, self.n_past + n, dtype=np.int32)
-        g.batch.tokens.numpy()[:] = tokens
-        g.batch.positions.numpy()[:] = pos
-        g.batch.kv_slots.numpy()[:] = pos
-        g.batch.out_rows.numpy()[:] = np.arange(n - n_out, n, dtype=np.int32)
+        tokens_v, positions_v, kv_slots_v, out_rows_v, masks_v, _ = g.views()
+        tokens_v[:] = tokens
+        positions_v[:] = pos
+        kv_slots_v[:] = pos
+        out_rows_v[:] = np.arange(n - n_out, n, dtype=np.int32)
         kv_pos = np.arange(g.batch.n_kv, dtype=np.int32)[None, :]
         causal = kv_pos <= pos[:, None]               # (n, n_kv); unfilled slots are > pos
-        for window, mask in g.batch.masks.items():
+        for window, mask in masks_v.items():
             _write_mask(mask, causal & ((pos[:, None] - kv_pos) < window) if window else causal)
 
     # ---- evaluation -----------------------------------------------------------------------------
@@ -151,9 +164,10 @@ class ModelRunner:
         tokens = np.asarray(tokens, dtype=np.int64).reshape(-1)
         if tokens.size == 0:
             raise ValueError("eval: no tokens given")
-        bad = (tokens < 0) | (tokens >= self.config.n_vocab)
-        if bad.any():
-            raise ValueError(f"eval: token id {int(tokens[bad][0])} out of range [0, {self.config.n_vocab})")
+        low, high = (int(tokens[0]),) * 2 if tokens.size == 1 else (int(tokens.min()), int(tokens.max()))
+        if low < 0 or high >= self.config.n_vocab:
+            bad = tokens[(tokens < 0) | (tokens >= self.config.n_vocab)][0]
+            raise ValueError(f"eval: token id {int(bad)} out of range [0, {self.config.n_vocab})")
         if self.n_past + tokens.size > self.n_ctx:
             raise ValueError(f"eval: {self.n_past} cached + {tokens.size} new tokens exceed n_ctx={self.n_ctx}")
         out = []
@@ -168,7 +182,7 @@ class ModelRunner:
             g.graph.compute(pool=self.pool)
             self.n_past += chunk.size
             if n_out:
-                out.append(g.logits.numpy().copy())   # the shared buffer is reused by the next run
+                out.append(g.views()[-1].copy())   # the shared buffer is reused by the next run
         ms = (time.perf_counter() - t0) * 1e3
         key = "prompt" if tokens.size > 1 else "eval"
         self.timings[f"{key}_ms"] += ms
