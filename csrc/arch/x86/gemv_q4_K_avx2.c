@@ -18,6 +18,10 @@
  * each (arch/k_scales.h's k_scales_mins_6bit: words w0, w1, w2 ->
  * [w0 & 3f.., w2 & 0f.. | (w0 >> 6 & 03..) << 4, w1 & 3f.., w2 >> 4 & 0f.. | (w1 >> 6 & 03..) << 4]).
  * Reads 16 bytes at scales: the last 4 are the block's first code bytes, ignored. */
+/* a lone row streams at up to ~30 GB/s per core: the hardware prefetchers alone lag (measured
+ * 1.1-1.2x with this software prefetch on Zen 4) */
+#define PREFETCH_BYTES 1024
+
 static inline __m128i q4_K_scales_mins(const uint8_t *scales) {
     const __m128i w = _mm_loadu_si128((const __m128i *)scales);
     const __m128i low = _mm_and_si128(_mm_srlv_epi32(_mm_shuffle_epi32(w, _MM_SHUFFLE(2, 1, 2, 0)), _mm_setr_epi32(0, 0, 0, 4)),
@@ -64,6 +68,8 @@ static void vec_dot_q4_K_q8_K_gemv_avx2(int n, float *s, const void *vx, const v
     const __m256i mask4 = _mm256_set1_epi8(0x0f);
     __m128 acc2 = _mm_setzero_ps();   /* [acc, acc_min, -, -] */
     for (int ib = 0; ib < n / QK_K; ib++) {
+        /* the weights PREFETCH_BYTES ahead into L2 (into L1 measured no gain) */
+        for (int b = 0; b < (int)sizeof(block_q4_K); b += 64) _mm_prefetch((const char *)&x[ib] + PREFETCH_BYTES + b, _MM_HINT_T1);
         /* i16 slots 0..7 = the group scales, 8..15 = the group mins (all 0..63) */
         const __m256i scales_mins = _mm256_cvtepu8_epi16(q4_K_scales_mins(x[ib].scales));
         const __m256i scales = _mm256_permute2x128_si256(scales_mins, scales_mins, 0x00);

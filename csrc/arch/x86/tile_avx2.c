@@ -35,8 +35,9 @@
 #define ROWS PG_TILE_ROWS
 #define COLS PG_TILE_COLS
 #define SEG 32 /* blocks whose scales are prepared at once */
-/* one activation row (GEMV): weight rows this far ahead are prefetched, the rows of the tiles
- * that follow (8 interleaved short streams train the hardware prefetchers too late) */
+/* one activation row (GEMV): weight rows this far ahead are prefetched into L2, the rows of the
+ * tiles that follow (8 interleaved short streams train the hardware prefetchers too late; into
+ * L1 the prefetches measured no better than none) */
 #define GEMV_PREFETCH_ROWS 32
 
 /* the min terms' f16 fields: m follows d in Q4_1 / Q5_1, s follows d in Q8_1 */
@@ -129,7 +130,7 @@ static inline __m256 hsum_rows(const __m256 acc[ROWS][COLS], int c) {
             for (int r = 0; r < NR; r++) {                                                                   \
                 const block_##W *xb = (const block_##W *)xr[r0 + r] + ib;                                    \
                 const __m256i codes = codes_##W(xb);                                                         \
-                if (NC == 1) _mm_prefetch((const char *)xb + GEMV_PREFETCH_ROWS * bx, _MM_HINT_T0);          \
+                if (NC == 1) _mm_prefetch((const char *)xb + GEMV_PREFETCH_ROWS * bx, _MM_HINT_T1);          \
                 for (int c = 0; c < NC; c++) {                                                               \
                     const block_##A *yb = (const block_##A *)(y + c * by) + ib;                              \
                     const __m256i yq = act_##W(xb, _mm256_loadu_si256((const __m256i *)yb->qs));             \
