@@ -99,6 +99,12 @@ TILE_INLINE void q6_K_superblock_lanes(const block_q6_K *xb, const block_q8_K *c
     }
 
 /* output (r, c) of the tile at s; rows past nr (repeats) are dropped */
+/* the avx2 F32 / F16 tiles (tile_float_avx2.c), also the avx512 path's for short odd shapes */
+void pg_vec_dot_tile_f32_avx2(int n, float *s, size_t bs, const void *x, size_t bx, const void *y, size_t by, int nr,
+                              int nc);
+void pg_vec_dot_tile_f16_avx2(int n, float *s, size_t bs, const void *x, size_t bx, const void *y, size_t by, int nr,
+                              int nc);
+
 /* lane r = hsum_f32x8(a[r]) for 8 vectors, with hsum_f32x8's additions:
  * ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)) */
 TILE_INLINE __m256 hsum_f32x8_of_8(const __m256 a[8]) {

@@ -44,8 +44,8 @@ static inline float elem_f16(const void *p, int i) { return _cvtsh_ss(((const ui
         if (nc - c == 2) tile_pass_##T(n, (float *)((char *)s + c * bs), bs, nr, rows, (const char *)y + c * by, by, 2); \
         if (nc - c == 1) tile_pass_##T(n, (float *)((char *)s + c * bs), bs, nr, rows, (const char *)y + c * by, by, 1); \
     }                                                                                                 \
-    static void vec_dot_tile_##T##_avx2(int n, float *s, size_t bs, const void *x, size_t bx,         \
-                                        const void *y, size_t by, int nr, int nc) {                   \
+    void pg_vec_dot_tile_##T##_avx2(int n, float *s, size_t bs, const void *x, size_t bx,             \
+                                    const void *y, size_t by, int nr, int nc) {                       \
         TILE_IN_FOURS(tile4_##T, n, s, bs, x, bx, y, by, nr, nc);                                     \
     }
 
@@ -53,6 +53,6 @@ DEFINE_FLOAT_TILE(f32)
 DEFINE_FLOAT_TILE(f16)
 
 void pg_fill_avx2_float_tile(pg_kernels *k) {
-    k->vec_dot_tile[PG_TYPE_F32] = vec_dot_tile_f32_avx2;
-    k->vec_dot_tile[PG_TYPE_F16] = vec_dot_tile_f16_avx2;
+    k->vec_dot_tile[PG_TYPE_F32] = pg_vec_dot_tile_f32_avx2;
+    k->vec_dot_tile[PG_TYPE_F16] = pg_vec_dot_tile_f16_avx2;
 }
