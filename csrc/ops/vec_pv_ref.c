@@ -29,15 +29,7 @@ void pg_attn_pv_f16_ref(int n, int nd, int nh, float *out, size_t out_stride, co
     for (int h = 0; h < nh; h++)
         for (int d = 0; d < nd; d++) {
             const float *ph = p + h * p_stride;
-            float acc[4][8] = {{0}};
-            for (int j = 0; j < np; j++) {
-                float *a = &acc[(j / 8) % 4][j % 8];
-                *a = fmaf(pg_fp16_to_fp32(v[j * v_stride + d]), ph[j], *a);
-            }
-            float l[8], t[4];
-            for (int i = 0; i < 8; i++) l[i] = (acc[0][i] + acc[2][i]) + (acc[1][i] + acc[3][i]);
-            for (int i = 0; i < 4; i++) t[i] = l[i] + l[i + 4];
-            double sum = (double)((t[0] + t[1]) + (t[2] + t[3]));
+            double sum = pg_gemv_lanes(np, v + d, v_stride, pg_elem_f16, ph, pg_elem_f32);
             for (int j = np; j < n; j++) sum += (double)(pg_fp16_to_fp32(v[j * v_stride + d]) * ph[j]);
             out[h * out_stride + d] = (float)sum;
         }

@@ -9,15 +9,14 @@
 #include "quants/k_layout.h"
 #include "quants/quants.h"
 
-typedef float (*elem_fn)(const void *p, int i);
-static float elem_f32(const void *p, int i) { return ((const float *)p)[i]; }
-static float elem_f16(const void *p, int i) { return pg_fp16_to_fp32(((const uint16_t *)p)[i]); }
+float pg_elem_f32(const void *p, size_t i) { return ((const float *)p)[i]; }
+float pg_elem_f16(const void *p, size_t i) { return pg_fp16_to_fp32(((const uint16_t *)p)[i]); }
 
-static float gemv_lanes(int np, const void *x, const void *y, elem_fn elem) {
+float pg_gemv_lanes(int np, const void *x, size_t x_stride, pg_elem_fn x_elem, const void *y, pg_elem_fn y_elem) {
     float acc[4][8] = {{0}};
     for (int i = 0; i < np; i++) {
         float *a = &acc[(i / 8) % 4][i % 8];
-        *a = fmaf(elem(x, i), elem(y, i), *a);
+        *a = fmaf(x_elem(x, (size_t)i * x_stride), y_elem(y, (size_t)i), *a);
     }
     float v[8], t[4];
     for (int l = 0; l < 8; l++) v[l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
@@ -27,15 +26,15 @@ static float gemv_lanes(int np, const void *x, const void *y, elem_fn elem) {
 
 void pg_vec_dot_f32_gemv_ref(int n, float *s, const void *x, const void *y) {
     const int np = n & ~31;
-    float sum = gemv_lanes(np, x, y, elem_f32);
-    for (int i = np; i < n; i++) sum += elem_f32(x, i) * elem_f32(y, i);
+    float sum = pg_gemv_lanes(np, x, 1, pg_elem_f32, y, pg_elem_f32);
+    for (int i = np; i < n; i++) sum += pg_elem_f32(x, i) * pg_elem_f32(y, i);
     *s = sum;
 }
 
 void pg_vec_dot_f16_gemv_ref(int n, float *s, const void *x, const void *y) {
     const int np = n & ~31;
-    double sum = gemv_lanes(np, x, y, elem_f16);
-    for (int i = np; i < n; i++) sum += (double)(elem_f16(x, i) * elem_f16(y, i));
+    double sum = pg_gemv_lanes(np, x, 1, pg_elem_f16, y, pg_elem_f16);
+    for (int i = np; i < n; i++) sum += (double)(pg_elem_f16(x, i) * pg_elem_f16(y, i));
     *s = (float)sum;
 }
 

@@ -38,6 +38,12 @@ PG_DECLARE_ROW_CONVERTERS(q8_K)
 void pg_vec_dot_f32_f32_ref(int n, float *s, const void *x, const void *y);
 void pg_vec_dot_f16_f16_ref(int n, float *s, const void *x, const void *y);
 /* ggml's single-row order (csrc/quants/gemv_ref.c) */
+typedef float (*pg_elem_fn)(const void *p, size_t i);   /* element i of a row as F32 */
+float pg_elem_f32(const void *p, size_t i);
+float pg_elem_f16(const void *p, size_t i);
+/* the lanes' sum over elements i < np (np % 32 == 0) of x[i * x_stride] * y[i]: element i feeds
+ * lane i % 8 of accumulator (i / 8) % 4 by FMA, then (a0 + a2) + (a1 + a3) and the lane tree */
+float pg_gemv_lanes(int np, const void *x, size_t x_stride, pg_elem_fn x_elem, const void *y, pg_elem_fn y_elem);
 void pg_vec_dot_f32_gemv_ref(int n, float *s, const void *x, const void *y);
 void pg_vec_dot_f16_gemv_ref(int n, float *s, const void *x, const void *y);
 void pg_vec_dot_q4_K_q8_K_gemv_ref(int n, float *s, const void *x, const void *y);
