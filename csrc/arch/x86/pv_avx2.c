@@ -78,7 +78,7 @@ static inline __attribute__((always_inline)) void scores_group(int n, int dk, co
     for (; j + 8 <= n; j += 8) {
         if (j + 24 <= n)   /* the rows of the block after next */
             for (int r = 0; r < 8; r++)
-                for (int i = 0; i < dk; i += 32) _mm_prefetch((const char *)(k + (size_t)(j + 16 + r) * k_stride + i), _MM_HINT_T1);
+                for (int i = 0; i < dk; i += 32) _mm_prefetch((const char *)(k + (size_t)(j + 16 + r) * k_stride + i), _MM_HINT_T0);
         __m256 v[3][8];
         for (int r = 0; r < 8; r++) dot_lanes_group(dk, nq, k + (size_t)(j + r) * k_stride, q, &v[0][r], 8);
         for (int c = 0; c < nq; c++) _mm256_storeu_ps(s + c * s_stride + j, reduce8(v[c]));
@@ -133,8 +133,8 @@ static inline __attribute__((always_inline)) void pv_pass(int n, const int nh, c
                 const uint16_t *row = v + (size_t)j * v_stride;
                 if (j + PV_CHUNK < np) {   /* the same lane's row in the next chunk */
                     const char *ahead = (const char *)(row + PV_CHUNK * v_stride);
-                    _mm_prefetch(ahead, _MM_HINT_T1);
-                    if (nb > 2) _mm_prefetch(ahead + 63, _MM_HINT_T1);
+                    _mm_prefetch(ahead, _MM_HINT_T0);
+                    if (nb > 2) _mm_prefetch(ahead + 63, _MM_HINT_T0);
                 }
                 __m256 ph[PV_HEADS];
                 for (int h = 0; h < nh; h++) ph[h] = _mm256_broadcast_ss(p + h * p_stride + j);
