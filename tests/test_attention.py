@@ -23,6 +23,7 @@ CASES = {
     "softcap_odd_dim": (2, 2, 77, 80, True, 30.0),        # D 80: no fused scores (dk % 32 != 0)
     "tiny": (2, 1, 3, 32, False, 0.0),                   # fewer keys than one block of 8
     "padded_cache": (9, 3, 600, 64, "pad", 0.0),         # the last 200 keys masked (KV_PAD slots): skipped
+    "window": (4, 1, 700, 256, "window", 0.0),           # gemma-like: keys before the last 300 masked: skipped
 }
 
 
@@ -39,6 +40,8 @@ def _attend(case, path, n_threads, seed=0, all_masked=False):
         mask[0, n_kv:] = -np.inf
         if holes == "pad":
             mask[0, n_kv - 200:] = -np.inf
+        if holes == "window":
+            mask[0, :n_kv - 300] = -np.inf
         if all_masked:
             mask[0, :] = -np.inf
     pyggml.set_simd_path(path)

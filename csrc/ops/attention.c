@@ -333,21 +333,28 @@ static void one_query_scores(const pg_compute_params *p, const pg_tensor *dst, i
     }
 }
 
-/* Keys one query has to look at: all n_kv, or with a mask whose last visible key (over its head
- * planes) is before the last block of 32, the keys up to that one rounded up to 32. The keys past
- * it are masked (probability 0): they add nothing to any lane, and none of them falls in the
- * double tail (which starts at n_kv & ~31), so the results are the same bits. */
-static int64_t live_keys(const pg_tensor *dst) {
+/* Keys one query has to look at, [*first, returned end): all n_kv, or with a mask, from its first
+ * visible key (over its head planes) rounded down to a multiple of 32 (a sliding window masks a
+ * prefix) to its last visible one rounded up to 32 when that is before the last block of 32.
+ * The keys outside are masked (probability 0): they add nothing to any lane or to the softmax's
+ * sum, the range starts on a multiple of 32 so every key keeps its lane and accumulator, and none
+ * of the skipped keys falls in the double tail (which starts at n_kv & ~31): the same bits. */
+static int64_t live_keys(const pg_tensor *dst, int64_t *first) {
     const pg_tensor *mask = dst->src[3];
     const int64_t n_kv = dst->src[1]->ne[2];
+    *first = 0;
     if (!mask) return n_kv;
-    int64_t last = -1;
+    int64_t lo = n_kv, last = -1;
     for (int64_t m2 = 0; m2 < mask->ne[2]; m2++) {
         const float *row = (const float *)pg_row_ptr(mask, 0, m2, 0);
         int64_t j = n_kv - 1;
         while (j > last && row[j] == -INFINITY) j--;
         if (j > last) last = j;
+        for (j = 0; j < lo && row[j] == -INFINITY; j++) {}
+        if (j < lo) lo = j;
     }
+    if (last < 0) return 0;   /* every key masked */
+    *first = lo & ~(int64_t)31;
     const int64_t live = (last + 1 + 31) & ~(int64_t)31;
     return live <= (n_kv & ~(int64_t)31) ? live : n_kv;
 }
@@ -362,7 +369,8 @@ static void one_query(const pg_compute_params *p, pg_tensor *dst, float scale, f
     const pg_kernels *kern = p->k;
     const int64_t n_head = q->ne[1], n_head_kv = k->ne[1], group = n_head / n_head_kv, n_kv_all = k->ne[2];
     const int dk = (int)q->ne[0], dv = (int)v->ne[0];
-    const int64_t n_kv = live_keys(dst);   /* rows of scores keep n_kv_all */
+    int64_t first;
+    const int64_t n_kv = live_keys(dst, &first);   /* keys [first, n_kv); rows of scores keep n_kv_all */
     size_t off[FA_PARTS];
     const size_t part = pg_round_up_line(fa_part_bytes(dk, dv, n_kv_all, group, 0, off));
     char *shared = (char *)(((uintptr_t)p->wdata + PG_CACHE_LINE - 1) & ~(uintptr_t)(PG_CACHE_LINE - 1)) +
@@ -372,9 +380,9 @@ static void one_query(const pg_compute_params *p, pg_tensor *dst, float scale, f
                                  (size_t)p->ith * pg_round_up_line((size_t)(n_head * dk) * sizeof(uint16_t)));
 
     int64_t j0, j1;   /* keys in blocks of 8 */
-    pg_thread_rows((n_kv + 7) / 8, p->ith, p->nth, &j0, &j1);
-    j0 *= 8;
-    j1 = j1 * 8 < n_kv ? j1 * 8 : n_kv;
+    pg_thread_rows((n_kv - first + 7) / 8, p->ith, p->nth, &j0, &j1);
+    j0 = first + j0 * 8;
+    j1 = first + j1 * 8 < n_kv ? first + j1 * 8 : n_kv;
     if (j0 < j1) {
         for (int64_t h = 0; h < n_head; h++) {
             pg_gather_f32(dk, w->q32, pg_row_ptr(q, h, 0, 0), q->nb[0]);
@@ -395,15 +403,16 @@ static void one_query(const pg_compute_params *p, pg_tensor *dst, float scale, f
     int64_t h0, h1;
     pg_thread_rows(n_head, p->ith, p->nth, &h0, &h1);
     for (int64_t h = h0; h < h1; h++) {
-        float *sc = scores + h * n_kv_all;
-        const float max = kern->vec_max_f32((int)n_kv, sc);
+        float *sc = scores + h * n_kv_all + first;
+        const int n = (int)(n_kv - first);
+        const float max = kern->vec_max_f32(n, sc);
         if (max == -INFINITY) {   /* every key masked: zeros out */
-            memset(sc, 0, (size_t)n_kv * sizeof(float));
+            memset(sc, 0, (size_t)n * sizeof(float));
             continue;
         }
-        const double sum = kern->vec_soft_max_f32((int)n_kv, sc, sc, max);
-        kern->vec_scale_f32((int)n_kv, sc, (float)(1.0 / sum));
-        round_to_f16(kern, (int)n_kv, sc, w->p16);
+        const double sum = kern->vec_soft_max_f32(n, sc, sc, max);
+        kern->vec_scale_f32(n, sc, (float)(1.0 / sum));
+        round_to_f16(kern, n, sc, w->p16);
     }
     pg_barrier(p);
 
@@ -414,11 +423,12 @@ static void one_query(const pg_compute_params *p, pg_tensor *dst, float scale, f
     if (d0 >= d1) return;
     const size_t v_stride = v->nb[2] / sizeof(uint16_t), out_stride = dst->nb[1] / sizeof(float);
     for (int64_t hk = 0; hk < n_head_kv; hk++) {
-        const uint16_t *vrow = (const uint16_t *)pg_row_ptr(v, hk, 0, 0) + d0;
+        const uint16_t *vrow = (const uint16_t *)pg_row_ptr(v, hk, 0, 0) + d0;   /* key 0's row */
         float *out = (float *)pg_row_ptr(dst, hk * group, 0, 0) + d0;
         const float *ph = scores + hk * group * n_kv_all;
         if (kern->attn_pv_f16) {
-            kern->attn_pv_f16((int)n_kv, (int)(d1 - d0), (int)group, out, out_stride, vrow, v_stride, ph, (size_t)n_kv_all);
+            kern->attn_pv_f16((int)(n_kv - first), (int)(d1 - d0), (int)group, out, out_stride, vrow + first * v_stride,
+                              v_stride, ph + first, (size_t)n_kv_all);
             continue;
         }
         /* the lanes as attend_one keeps them, on this thread's dims */
@@ -427,7 +437,7 @@ static void one_query(const pg_compute_params *p, pg_tensor *dst, float scale, f
         for (int64_t hh = 0; hh < group; hh++) {
             float *lanes = w->lanes;   /* [32][nd] */
             memset(lanes, 0, (size_t)PV_LANES_ONE * (size_t)nd * sizeof(float));
-            for (int64_t j = 0; j < np; j++)
+            for (int64_t j = first; j < np; j++)
                 kern->vec_mad_f16(nd, lanes + (j % PV_LANES_ONE) * nd, vrow + j * v_stride, ph[hh * n_kv_all + j]);
             float *o = out + hh * out_stride;
             for (int d = 0; d < nd; d++) {

@@ -3,7 +3,9 @@
  * the scores against the path's own vec_dot_gemv[F16] (their contract): odd key counts (the
  * 8-key blocks and the double tail past n & ~31), GQA groups of 1..5 heads, head dims 32..256,
  * strided K/V rows. A path without them is named (attention.c then loops over its gemv/mad; its
- * F16 gemv is then checked against the scores ref). The refs themselves are checked against
+ * F16 gemv is then checked against the scores ref); P·V over keys from a multiple of 32 equals P·V
+ * over all keys with the ones before it at probability zero (the masked prefix attention.c skips).
+ * The refs themselves are checked against
  * exact double sums on every host.
  * Prints "N passed, N failed"; exits non-zero on failure. */
 #include <stdio.h>
@@ -69,6 +71,19 @@ static void test_pv(const pg_kernels *k) {
                 for (int h = 0; h < nh; h++)
                     for (int d = 0; d < nd; d++) ok &= same_float(want[h * MAX_DIM + d], got[h * MAX_DIM + d]);
                 check(ok, "%-6s attn_pv_f16 n=%d nd=%d nh=%d: == ref", k->path, n, nd, nh);
+                /* attention.c skips a masked prefix of whole blocks of 32 keys (a sliding window):
+                 * with their probabilities zero, the keys from 32b on alone give the same bits */
+                for (int b = 1; 32 * b < n; b++) {
+                    for (int h = 0; h < nh; h++) memset(p + h * MAX_KEYS, 0, (size_t)(32 * b) * sizeof(float));
+                    k->attn_pv_f16(n, nd, nh, want, MAX_DIM, V, stride, p, MAX_KEYS);
+                    k->attn_pv_f16(n - 32 * b, nd, nh, got, MAX_DIM, V + (size_t)(32 * b) * stride, stride, p + 32 * b,
+                                   MAX_KEYS);
+                    ok = 1;
+                    for (int h = 0; h < nh; h++)
+                        for (int d = 0; d < nd; d++) ok &= same_float(want[h * MAX_DIM + d], got[h * MAX_DIM + d]);
+                    check(ok, "%-6s attn_pv_f16 n=%d nd=%d nh=%d: keys from %d alone == all, the first zero", k->path, n,
+                          nd, nh, 32 * b);
+                }
             }
 }
 
