@@ -93,9 +93,11 @@ static size_t one_query_bytes(const pg_tensor *dst, int n_threads) {
 
 size_t pg_flash_attn_work_size(const pg_tensor *dst, int n_threads) {
     size_t off[FA_PARTS];
-    return pg_scratch_size(fa_part_bytes(dst->src[0]->ne[0], dst->ne[0], dst->src[1]->ne[2], gqa_group(dst),
-                                         kv_copy_bytes(dst), off), n_threads) +
-           (one_query_shared(dst) ? one_query_bytes(dst, n_threads) : 0);
+    const size_t query_by_query = pg_scratch_size(fa_part_bytes(dst->src[0]->ne[0], dst->ne[0], dst->src[1]->ne[2],
+                                                                gqa_group(dst), kv_copy_bytes(dst), off), n_threads) +
+                                  (one_query_shared(dst) ? one_query_bytes(dst, n_threads) : 0);
+    const size_t block = pg_attn_block_work_size(dst, n_threads, pg_active_kernels);
+    return block > query_by_query ? block : query_by_query;
 }
 
 static fa_scratch thread_scratch(const pg_compute_params *p, const pg_tensor *dst) {
@@ -469,6 +471,10 @@ void pg_forward_flash_attn_ext(const pg_compute_params *p, pg_tensor *dst) {
         pg_thread_rows(n_head * n_q * q->ne[3], p->ith, p->nth, &ir0, &ir1);
         for (int64_t ir = ir0; ir < ir1; ir++)
             attend_one(p, dst, ir % n_head, (ir / n_head) % n_q, ir / (n_head * n_q), &w, scale, softcap, NULL, NULL, NULL);
+        return;
+    }
+    if (pg_attn_block_applies(p, dst)) {
+        pg_attn_block(p, dst, scale, softcap);
         return;
     }
     /* thread ith takes the queries iq = ith, ith + nth, ... (causal rows grow with iq: striding

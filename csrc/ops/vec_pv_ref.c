@@ -34,3 +34,30 @@ void pg_attn_pv_f16_ref(int n, int nd, int nh, float *out, size_t out_stride, co
             out[h * out_stride + d] = (float)sum;
         }
 }
+
+/* ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)): tinyBLAS's hsum, vec_pv8_f32's reduction */
+static float sum_8_lanes(const float lane[8]) {
+    const float t0 = lane[0] + lane[4], t1 = lane[1] + lane[5], t2 = lane[2] + lane[6], t3 = lane[3] + lane[7];
+    return (t0 + t2) + (t1 + t3);
+}
+
+void pg_attn_block_scores_ref(int dk, int nb, int nr, float *s, size_t s_stride, const float *q, const float *kt) {
+    for (int r = 0; r < nr; r++)
+        for (int j = 0; j < 16 * nb; j++) {
+            const float *kb = kt + (size_t)(j / 16) * (size_t)dk * 16 + j % 16;
+            float lane[8] = {0};
+            for (int i = 0; i < dk; i++) lane[i % 8] = fmaf(q[r * dk + i], kb[(size_t)i * 16], lane[i % 8]);
+            s[r * s_stride + j] = sum_8_lanes(lane);
+        }
+}
+
+void pg_attn_block_pv_ref(int n, int dv, int nr, float *out, size_t out_stride, const float *v, size_t block_stride,
+                          const float *p, size_t p_stride) {
+    for (int r = 0; r < nr; r++)
+        for (int d = 0; d < dv; d++) {
+            const float *vd = v + (size_t)(d / 16) * block_stride + d % 16;
+            float lane[8] = {0};
+            for (int j = 0; j < n; j++) lane[j % 8] = fmaf(vd[(size_t)j * 16], p[r * p_stride + j], lane[j % 8]);
+            out[r * out_stride + d] = sum_8_lanes(lane);
+        }
+}

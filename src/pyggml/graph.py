@@ -47,8 +47,8 @@ class Graph:
         self._compiled: _core.NodeList | None = None
         self._buffer = None                                  # compute buffer (own or shared)
         self._shared: alloc.SharedMemory | None = None
-        self._work: dict[int, np.ndarray] = {}               # n_threads -> own work buffer
-        self._work_sizes: dict[int, int] = {}                # n_threads -> bytes needed
+        self._work: dict[tuple[int, str], np.ndarray] = {}  # (n_threads, SIMD path) -> own work buffer
+        self._work_sizes: dict[tuple[int, str], int] = {}   # (n_threads, SIMD path) -> bytes needed
         self.plan: alloc.AllocPlan | None = None
 
     @property
@@ -119,15 +119,16 @@ class Graph:
         if pool.closed:
             raise ValueError("the threadpool is closed")
         nth = pool.n_threads
-        size = self._work_sizes.get(nth)
+        key = (nth, _core.simd_path())                       # a path's kernels may need more scratch
+        size = self._work_sizes.get(key)
         if size is None:
-            size = self._work_sizes[nth] = self._compiled.work_size(nth) + 64
+            size = self._work_sizes[key] = self._compiled.work_size(nth) + 64
         if self._shared is not None:
             work = self._shared.work_buffer(size)
         else:
-            work = self._work.get(nth)
+            work = self._work.get(key)
             if work is None:
-                work = self._work[nth] = np.zeros(size, dtype=np.uint8)
+                work = self._work[key] = np.zeros(size, dtype=np.uint8)
         result = self._compiled.compute(pool, work.ctypes.data, work.nbytes, profile)
         if profile:
             return {Op(op).name: (ns / 1e6, count) for op, (ns, count) in result.items()}

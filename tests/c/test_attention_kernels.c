@@ -128,9 +128,101 @@ static void test_refs_against_double(void) {
         }
 }
 
+
+/* The prompt-batch block kernels (attn_block_scores / attn_block_pv) against their refs, bit for
+ * bit: key counts 16..320 (whole 16-key blocks; P·V any count), rows 1..13 (row groups of 3 and
+ * the rest), head dims 16..256. */
+#define BLOCK_MAX_KEYS 320
+#define BLOCK_MAX_ROWS 13
+static void test_block(const pg_kernels *k) {
+    static float kt[BLOCK_MAX_KEYS * MAX_DIM], q[BLOCK_MAX_ROWS * MAX_DIM];
+    static float want[BLOCK_MAX_ROWS * BLOCK_MAX_KEYS], got[BLOCK_MAX_ROWS * BLOCK_MAX_KEYS];
+    static const int N[] = {16, 48, 160, 320}, ROWS[] = {1, 2, 3, 4, 5, 12, 13}, D[] = {16, 64, 80, 256};
+    for (size_t ni = 0; ni < sizeof N / sizeof N[0]; ni++)
+        for (size_t ri = 0; ri < sizeof ROWS / sizeof ROWS[0]; ri++)
+            for (size_t di = 0; di < sizeof D / sizeof D[0]; di++) {
+                const int n = N[ni], nr = ROWS[ri], d = D[di];
+                for (int i = 0; i < n * d; i++) kt[i] = pg_fp16_to_fp32(f16(rand_uniform(-2.0f, 2.0f)));
+                for (int i = 0; i < nr * d; i++) q[i] = pg_fp16_to_fp32(f16(rand_uniform(-2.0f, 2.0f)));
+                if (d % 8 == 0) {
+                    memset(got, 0xff, sizeof got);
+                    pg_attn_block_scores_ref(d, n / 16, nr, want, BLOCK_MAX_KEYS, q, kt);
+                    k->attn_block_scores(d, n / 16, nr, got, BLOCK_MAX_KEYS, q, kt);
+                    int ok = 1;
+                    for (int r = 0; r < nr; r++)
+                        for (int j = 0; j < n; j++) ok &= same_float(want[r * BLOCK_MAX_KEYS + j], got[r * BLOCK_MAX_KEYS + j]);
+                    check(ok, "%-6s attn_block_scores n=%d rows=%d dk=%d: == ref", k->path, n, nr, d);
+                    /* the contract: vec_dot_tile[F32] of the path (key j as a row, q rows as activations) */
+                    static float krows[BLOCK_MAX_KEYS * MAX_DIM], tile[BLOCK_MAX_ROWS * BLOCK_MAX_KEYS];
+                    for (int j = 0; j < n; j++)
+                        for (int e = 0; e < d; e++) krows[j * d + e] = kt[((j / 16) * d + e) * 16 + j % 16];
+                    for (int j = 0; j < n; j += 8)
+                        for (int r = 0; r < nr; r += 8)
+                            pg_vec_dot_tile(k, PG_TYPE_F32, d, tile + r * BLOCK_MAX_KEYS + j, BLOCK_MAX_KEYS * sizeof(float),
+                                            krows + j * d, d * sizeof(float), q + r * d, d * sizeof(float), 8,
+                                            nr - r < 8 ? nr - r : 8);
+                    ok = 1;
+                    for (int r = 0; r < nr; r++)
+                        for (int j = 0; j < n; j++) ok &= same_float(tile[r * BLOCK_MAX_KEYS + j], got[r * BLOCK_MAX_KEYS + j]);
+                    check(ok, "%-6s attn_block_scores n=%d rows=%d dk=%d: == vec_dot_tile[F32]", k->path, n, nr, d);
+                }
+                /* P·V: kt as V ([d / 16][n][16] with block stride n * 16), probabilities some zero,
+                 * over n - 5 positions (a count off the lanes) */
+                if (d % 16 == 0) {
+                    const int np = n - 5;
+                    for (int i = 0; i < nr * BLOCK_MAX_KEYS; i++)
+                        want[i] = i % 7 == 0 ? 0.0f : pg_fp16_to_fp32(f16(rand_uniform(0.0f, 0.05f)));
+                    memcpy(got, want, sizeof got);   /* the probabilities, kept in both */
+                    static float o_want[BLOCK_MAX_ROWS * MAX_DIM], o_got[BLOCK_MAX_ROWS * MAX_DIM];
+                    memset(o_got, 0xff, sizeof o_got);
+                    pg_attn_block_pv_ref(np, d, nr, o_want, MAX_DIM, kt, (size_t)n * 16, want, BLOCK_MAX_KEYS);
+                    k->attn_block_pv(np, d, nr, o_got, MAX_DIM, kt, (size_t)n * 16, got, BLOCK_MAX_KEYS);
+                    int ok = 1;
+                    for (int r = 0; r < nr; r++)
+                        for (int j = 0; j < d; j++) ok &= same_float(o_want[r * MAX_DIM + j], o_got[r * MAX_DIM + j]);
+                    check(ok, "%-6s attn_block_pv n=%d rows=%d dv=%d: == ref", k->path, np, nr, d);
+                }
+            }
+}
+
+/* The block refs compute the query-by-query values: scores == vec_dot_f32's tinyBLAS form (one
+ * 8-lane FMA accumulator, hsum) as pg_vec_pv8_f32_ref reduces it, P·V == pg_vec_pv8_f32_ref on
+ * the same V blocked by 8 dims. Portable: checked on every host. */
+static void test_block_refs(void) {
+    static float kt[64 * 96], rows[64 * 96], v8[64 * 96], q[3 * 96], s[3 * 64], p[3 * 64], out[3 * 96], one[96];
+    const int n = 64, d = 96, nr = 3;
+    for (int i = 0; i < n * d; i++) kt[i] = pg_fp16_to_fp32(f16(rand_uniform(-2.0f, 2.0f)));
+    for (int i = 0; i < nr * d; i++) q[i] = pg_fp16_to_fp32(f16(rand_uniform(-2.0f, 2.0f)));
+    for (int j = 0; j < n; j++)   /* key j as a row; the same values as V blocked by 8 dims */
+        for (int e = 0; e < d; e++) {
+            rows[j * d + e] = kt[((j / 16) * d + e) * 16 + j % 16];
+            v8[(e / 8) * n * 8 + j * 8 + e % 8] = kt[(e / 16) * n * 16 + j * 16 + e % 16];
+        }
+    pg_attn_block_scores_ref(d, n / 16, nr, s, n, q, kt);
+    int ok = 1;
+    for (int r = 0; r < nr; r++)
+        for (int j = 0; j < n; j++) {
+            float lane[8];   /* the 8-lane pv8 reduction over "positions" e = the dot's terms */
+            for (int l = 0; l < 8; l++) lane[l] = 0.0f;
+            for (int e = 0; e < d; e++) lane[e % 8] = fmaf(q[r * d + e], rows[j * d + e], lane[e % 8]);
+            const float t0 = lane[0] + lane[4], t1 = lane[1] + lane[5], t2 = lane[2] + lane[6], t3 = lane[3] + lane[7];
+            ok &= same_float((t0 + t2) + (t1 + t3), s[r * n + j]);
+        }
+    check(ok, "ref    attn_block_scores: == the one-accumulator dot with tinyBLAS's hsum");
+    for (int i = 0; i < nr * n; i++) p[i] = i % 5 == 0 ? 0.0f : pg_fp16_to_fp32(f16(rand_uniform(0.0f, 0.05f)));
+    pg_attn_block_pv_ref(n - 3, d, nr, out, d, kt, (size_t)n * 16, p, n);
+    ok = 1;
+    for (int r = 0; r < nr; r++) {
+        pg_vec_pv8_f32_ref(n - 3, d, one, v8, (size_t)n * 8, p + r * n);
+        for (int e = 0; e < d; e++) ok &= same_float(one[e], out[r * d + e]);
+    }
+    check(ok, "ref    attn_block_pv: == pg_vec_pv8_f32_ref row by row");
+}
+
 int main(void) {
     rand_seed(7);
     test_refs_against_double();
+    test_block_refs();
     static const char *paths[] = {"scalar", "avx2", "avx512", "neon"};
     int tested = 0;
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
@@ -144,6 +236,8 @@ int main(void) {
             printf("note: %s has no attn_scores_f16: attention loops over %s\n", paths[i],
                    k->vec_dot_gemv[PG_TYPE_F16] ? "vec_dot_gemv[F16] (checked against the ref)" : "vec_dot[F16] (no F16 gemv)");
         if (k->vec_dot_gemv[PG_TYPE_F16]) { test_scores(k); tested++; }
+        if (k->attn_block_scores) { test_block(k); tested++; }
+        else printf("note: %s has no attn_block kernels (a prompt's attention goes query by query)\n", paths[i]);
         if (k->attn_pv_f16) { test_pv(k); tested++; }
         else printf("note: %s has no attn_pv_f16 (attention loops over vec_mad_f16)\n", paths[i]);
     }
