@@ -24,13 +24,14 @@
  * Work: queries strided across threads (balanced under the causal mask); per kv head, the
  * heads of its GQA group run back to back on the same K/V rows. One query over an F16 cache (a
  * decode step) is shared by all threads (one_query: keys, then heads, then output dims split,
- * with two barriers; the path's attn_scores_f16 / attn_pv_f16 where it has them). Otherwise,
+ * with three barriers; the path's attn_scores_f16 / attn_pv_f16 where it has them). Otherwise,
  * with fewer queries than threads, the (query, head) pairs are split.
  * Per-thread scratch (cache-line padded): lanes[32][DV], scores[n_kv], q as F32 [DK] and as
  * F16 [DK] (K F16 is dotted with q converted to F16, by the dispatched F16 vec_dot). */
 #include <math.h>
 
 #include "ops/op_util.h"
+#include "threadpool.h"
 
 #define PV_LANES 8        /* batch: one 8-lane accumulator */
 #define FA_KV_COPY_MAX (4u << 20)   /* bytes of one kv head's K and V as F32, per thread */
@@ -362,8 +363,8 @@ static int64_t live_keys(const pg_tensor *dst, int64_t *first) {
 }
 
 /* One query, all threads on it (bit-identical to attend_one's single-query order):
- *   1. keys split across threads: every head's scores of those keys (each K row read once per
- *      GQA group, its heads back to back);
+ *   1. keys in chunks taken from a shared counter: every head's scores of a chunk's keys (each K
+ *      row read once per GQA group, its heads back to back), the chunk's V prefetched for step 3;
  *   2. heads split: softmax over all keys, probabilities rounded to F16 (zeros if all masked);
  *   3. output dims split (blocks of 8): P·V of every head over all keys. */
 static void one_query(const pg_compute_params *p, pg_tensor *dst, float scale, float softcap, const fa_scratch *w) {
@@ -381,24 +382,33 @@ static void one_query(const pg_compute_params *p, pg_tensor *dst, float scale, f
     uint16_t *q16 = (uint16_t *)(shared + pg_round_up_line((size_t)(n_head * n_kv_all) * sizeof(float)) +
                                  (size_t)p->ith * pg_round_up_line((size_t)(n_head * dk) * sizeof(uint16_t)));
 
-    int64_t j0, j1;   /* keys in blocks of 8 */
-    pg_thread_rows((n_kv - first + 7) / 8, p->ith, p->nth, &j0, &j1);
-    j0 = first + j0 * 8;
-    j1 = first + j1 * 8 < n_kv ? first + j1 * 8 : n_kv;
-    if (j0 < j1) {
-        for (int64_t h = 0; h < n_head; h++) {
-            pg_gather_f32(dk, w->q32, pg_row_ptr(q, h, 0, 0), q->nb[0]);
-            kern->vec_cvt_f32_f16(dk, q16 + h * dk, w->q32);
-        }
-        const size_t k_row_bytes = (size_t)(n_head_kv * dk) * sizeof(uint16_t);   /* a position's heads */
-        for (int64_t c0 = j0; c0 < j1; c0 += ONE_QUERY_KEY_CHUNK) {   /* every kv head of a chunk: the cache's rows in order */
-            if (k->nb[1] == (size_t)dk * sizeof(uint16_t))   /* the next chunk's K into L2 while this one is scored */
-                for (int64_t j = c0 + ONE_QUERY_KEY_CHUNK; j < c0 + 2 * ONE_QUERY_KEY_CHUNK && j < j1; j++)
-                    for (size_t b = 0; b < k_row_bytes; b += PG_CACHE_LINE) __builtin_prefetch(pg_row_ptr(k, 0, j, 0) + b, 0, 2);
-            for (int64_t hk = 0; hk < n_head_kv; hk++)
-                one_query_scores(p, dst, hk, c0, c0 + ONE_QUERY_KEY_CHUNK < j1 ? c0 + ONE_QUERY_KEY_CHUNK : j1,
-                                 q16 + hk * group * dk, scores, scale, softcap);
-        }
+    /* chunks of keys taken from the pool's counter (reset by thread 0 before the barrier): a
+     * thread slowed by its memory or its core takes fewer */
+    atomic_llong *chunk_next = pg_threadpool_chunk_counter(p->tp);
+    if (p->ith == 0) atomic_store(chunk_next, p->nth);
+    for (int64_t h = 0; h < n_head; h++) {
+        pg_gather_f32(dk, w->q32, pg_row_ptr(q, h, 0, 0), q->nb[0]);
+        kern->vec_cvt_f32_f16(dk, q16 + h * dk, w->q32);
+    }
+    pg_barrier(p);
+    const int64_t n_chunks = (n_kv - first + ONE_QUERY_KEY_CHUNK - 1) / ONE_QUERY_KEY_CHUNK;
+    const size_t k_row_bytes = (size_t)(n_head_kv * dk) * sizeof(uint16_t);   /* a position's heads */
+    const size_t v_row_bytes = (size_t)(n_head_kv * dv) * sizeof(uint16_t);
+    const int k_rows = k->nb[1] == (size_t)dk * sizeof(uint16_t), v_rows = v->nb[1] == (size_t)dv * sizeof(uint16_t);
+    for (int64_t c = p->ith; c < n_chunks; c = atomic_fetch_add(chunk_next, 1)) {
+        const int64_t c0 = first + c * ONE_QUERY_KEY_CHUNK;
+        const int64_t c1 = c0 + ONE_QUERY_KEY_CHUNK < n_kv ? c0 + ONE_QUERY_KEY_CHUNK : n_kv;
+        /* into L2: K of the chunk this thread likely takes next, and V of this one (read by P·V
+         * after the barrier, by whichever thread has its dims: from this L2 or the L3) */
+        const int64_t n0 = c0 + (int64_t)p->nth * ONE_QUERY_KEY_CHUNK;
+        if (k_rows)
+            for (int64_t j = n0; j < n0 + ONE_QUERY_KEY_CHUNK && j < n_kv; j++)
+                for (size_t b = 0; b < k_row_bytes; b += PG_CACHE_LINE) __builtin_prefetch(pg_row_ptr(k, 0, j, 0) + b, 0, 2);
+        if (v_rows)
+            for (int64_t j = c0; j < c1; j++)
+                for (size_t b = 0; b < v_row_bytes; b += PG_CACHE_LINE) __builtin_prefetch(pg_row_ptr(v, 0, j, 0) + b, 0, 2);
+        for (int64_t hk = 0; hk < n_head_kv; hk++)   /* every kv head of the chunk: the cache's rows in order */
+            one_query_scores(p, dst, hk, c0, c1, q16 + hk * group * dk, scores, scale, softcap);
     }
     pg_barrier(p);
 
