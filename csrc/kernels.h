@@ -111,14 +111,16 @@ typedef struct {
     /* A block of attention rows (a prompt batch: some queries x the heads of a GQA group) over one
      * kv head converted to F32 in blocks of 16 (csrc/ops/attention_block.c); NULL: attention.c's
      * query-by-query path. Refs in csrc/ops/vec_pv_ref.c.
-     * attn_block_scores: s[r * s_stride + j] for r < nr, j < 16 * nb = vec_dot_tile[F32] of q row r
-     *   (q + r * dk) and key j bit for bit: lane l = FMA chain over t < dk / 8 of q[8t + l] * k[8t + l],
+     * attn_block_scores: s[r * s_stride + j] for r < nr, j < 16 * nb: dot * scale (+ mask[r][j] where
+     *   mask and mask[r] are not NULL) for j < n_valid, -INF after; dot = vec_dot_tile[F32] of q row
+     *   r (q + r * dk) and key j bit for bit: lane l = FMA chain over t < dk / 8 of q[8t + l] * k[8t + l],
      *   then ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)); dk % 8 == 0. K transposed in blocks
      *   of 16 keys: key 16b + i, dim d at kt[(b * dk + d) * 16 + i].
      * attn_block_pv: out[r * out_stride + d] for r < nr, d < dv (dv % 16 == 0) = vec_pv8_f32's value
      *   over positions j < n with p row r at p + r * p_stride; V in blocks of 16 dims: V[j][d] at
      *   v[(d / 16) * block_stride + j * 16 + d % 16]. */
-    void (*attn_block_scores)(int dk, int nb, int nr, float *s, size_t s_stride, const float *q, const float *kt);
+    void (*attn_block_scores)(int dk, int nb, int nr, float *s, size_t s_stride, const float *q, const float *kt,
+                              float scale, const float *const *mask, int n_valid);
     void (*attn_block_pv)(int n, int dv, int nr, float *out, size_t out_stride, const float *v, size_t block_stride,
                           const float *p, size_t p_stride);
 } pg_kernels;

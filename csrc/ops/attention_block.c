@@ -15,8 +15,9 @@
  *   1. the rows' queries rounded to F16 (K's type), as F32;
  *   2. scores of every row against the 16-key blocks from the block's first visible key to its
  *      last one: each score is vec_dot_tile[F32]'s value of the pair (the kernel's contract);
- *   3. per row over its own range (its visible keys widened to blocks of 8 from 0): scaled,
- *      softcapped, masked, -INF outside its visible keys, softmax, rounded to F16;
+ *   3. per row over its own range (its visible keys widened to blocks of 8 from 0): scaled and
+ *      masked (by the kernel, unless softcapped: scale, softcap, then mask here), -INF outside
+ *      its visible keys, softmax, rounded to F16;
  *   4. P·V of all rows over the block's range, a row's probabilities 0 outside its own range:
  *      the range starts on a multiple of 8, so every key keeps its lane (j % 8), and a zero
  *      probability adds an exact zero to a lane (V is finite), so the lanes are those of P·V over
@@ -128,19 +129,20 @@ static int64_t range_end(int64_t hi, int64_t n_kv) {
     return end < n_kv ? end : n_kv;
 }
 
-/* row r's scores over [r0, r1) (its visible keys [lo, hi] widened to blocks of 8) into rounded
- * probabilities, zeros over the rest of [u0, u1); returns 0 if every key is masked */
+/* row r's scores over [r0, r1) (its visible keys [lo, hi] widened to blocks of 8), already scaled
+ * and masked by the kernel unless softcapped, into rounded probabilities, zeros over the rest of
+ * [u0, u1); returns 0 if every key is masked */
 static int row_probabilities(const pg_kernels *kern, float *sc, const float *mask_row, int64_t lo, int64_t hi,
                              int64_t n_kv, int64_t u0, int64_t u1, float scale, float softcap, uint16_t *p16) {
     const int64_t r0 = lo & ~(int64_t)7, r1 = range_end(hi, n_kv);
-    for (int64_t j = r0; j < lo; j++) sc[j] = -INFINITY;
-    for (int64_t j = hi + 1; j < r1; j++) sc[j] = -INFINITY;
-    if (softcap != 0.0f)
+    if (softcap != 0.0f) {   /* raw dots from the kernel */
+        for (int64_t j = r0; j < lo; j++) sc[j] = -INFINITY;
+        for (int64_t j = hi + 1; j < r1; j++) sc[j] = -INFINITY;
         for (int64_t j = lo; j <= hi; j++) sc[j] = softcap * tanhf(sc[j] * scale * (1.0f / softcap));
-    else
-        kern->vec_scale_f32((int)(hi + 1 - lo), sc + lo, scale);
-    /* scores are finite (F16 operands), so s + mask is -INF exactly where the mask is */
-    if (mask_row) kern->vec_add_f32((int)(hi + 1 - lo), sc + lo, sc + lo, mask_row + lo);
+        /* scores are finite (F16 operands), so s + mask is -INF exactly where the mask is */
+        if (mask_row) kern->vec_add_f32((int)(hi + 1 - lo), sc + lo, sc + lo, mask_row + lo);
+    }
+    /* else: outside [lo, hi] the mask is -INF (that is what lo and hi are), and so the scores */
     for (int64_t j = u0; j < r0; j++) sc[j] = 0.0f;
     for (int64_t j = r1; j < u1; j++) sc[j] = 0.0f;
     const int n = (int)(r1 - r0);
@@ -183,8 +185,12 @@ static void attend_block(const pg_compute_params *p, pg_tensor *dst, const block
     memset(live, 0, sizeof live);
     if (u_lo <= u_hi) {
         const int64_t kb0 = u_lo / KV_BLOCK, kb1 = u_hi / KV_BLOCK + 1;
+        const float *row_masks[rows];   /* each row's mask from key kb0 * 16 */
+        for (int64_t r = 0; r < rows; r++) row_masks[r] = mask_rows[r / group] ? mask_rows[r / group] + kb0 * KV_BLOCK : NULL;
+        const int raw = softcap != 0.0f;   /* softcap comes between the scale and the mask */
         kern->attn_block_scores((int)s->dk, (int)(kb1 - kb0), (int)rows, w->probs + kb0 * KV_BLOCK, (size_t)s->n_pad,
-                                w->q, buf + kb0 * s->dk * KV_BLOCK);
+                                w->q, buf + kb0 * s->dk * KV_BLOCK, raw ? 1.0f : scale, raw || !mask ? NULL : row_masks,
+                                (int)(n_kv - kb0 * KV_BLOCK));
         const int64_t u0 = u_lo & ~(int64_t)7, u1 = range_end(u_hi, n_kv);
         for (int64_t r = 0; r < rows; r++) {
             const int64_t qi = r / group;

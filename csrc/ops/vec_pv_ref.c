@@ -41,13 +41,19 @@ static float sum_8_lanes(const float lane[8]) {
     return (t0 + t2) + (t1 + t3);
 }
 
-void pg_attn_block_scores_ref(int dk, int nb, int nr, float *s, size_t s_stride, const float *q, const float *kt) {
+void pg_attn_block_scores_ref(int dk, int nb, int nr, float *s, size_t s_stride, const float *q, const float *kt,
+                              float scale, const float *const *mask, int n_valid) {
     for (int r = 0; r < nr; r++)
         for (int j = 0; j < 16 * nb; j++) {
+            if (j >= n_valid) {
+                s[r * s_stride + j] = -INFINITY;
+                continue;
+            }
             const float *kb = kt + (size_t)(j / 16) * (size_t)dk * 16 + j % 16;
             float lane[8] = {0};
             for (int i = 0; i < dk; i++) lane[i % 8] = fmaf(q[r * dk + i], kb[(size_t)i * 16], lane[i % 8]);
-            s[r * s_stride + j] = sum_8_lanes(lane);
+            const float scaled = sum_8_lanes(lane) * scale;
+            s[r * s_stride + j] = mask && mask[r] ? scaled + mask[r][j] : scaled;
         }
 }
 

@@ -27,7 +27,8 @@ void pg_attn_scores_f16_ref(int n, int dk, int nq, float *s, size_t s_stride, co
                             const uint16_t *q);
 void pg_attn_pv_f16_ref(int n, int nd, int nh, float *out, size_t out_stride, const uint16_t *v, size_t v_stride,
                         const float *p, size_t p_stride);
-void pg_attn_block_scores_ref(int dk, int nb, int nr, float *s, size_t s_stride, const float *q, const float *kt);
+void pg_attn_block_scores_ref(int dk, int nb, int nr, float *s, size_t s_stride, const float *q, const float *kt,
+                              float scale, const float *const *mask, int n_valid);
 void pg_attn_block_pv_ref(int n, int dv, int nr, float *out, size_t out_stride, const float *v, size_t block_stride,
                           const float *p, size_t p_stride);
 

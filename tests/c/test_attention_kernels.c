@@ -146,8 +146,8 @@ static void test_block(const pg_kernels *k) {
                 for (int i = 0; i < nr * d; i++) q[i] = pg_fp16_to_fp32(f16(rand_uniform(-2.0f, 2.0f)));
                 if (d % 8 == 0) {
                     memset(got, 0xff, sizeof got);
-                    pg_attn_block_scores_ref(d, n / 16, nr, want, BLOCK_MAX_KEYS, q, kt);
-                    k->attn_block_scores(d, n / 16, nr, got, BLOCK_MAX_KEYS, q, kt);
+                    pg_attn_block_scores_ref(d, n / 16, nr, want, BLOCK_MAX_KEYS, q, kt, 1.0f, NULL, n);
+                    k->attn_block_scores(d, n / 16, nr, got, BLOCK_MAX_KEYS, q, kt, 1.0f, NULL, n);
                     int ok = 1;
                     for (int r = 0; r < nr; r++)
                         for (int j = 0; j < n; j++) ok &= same_float(want[r * BLOCK_MAX_KEYS + j], got[r * BLOCK_MAX_KEYS + j]);
@@ -165,6 +165,26 @@ static void test_block(const pg_kernels *k) {
                     for (int r = 0; r < nr; r++)
                         for (int j = 0; j < n; j++) ok &= same_float(tile[r * BLOCK_MAX_KEYS + j], got[r * BLOCK_MAX_KEYS + j]);
                     check(ok, "%-6s attn_block_scores n=%d rows=%d dk=%d: == vec_dot_tile[F32]", k->path, n, nr, d);
+                    /* scaled and masked (a row without a mask, -INF holes), keys past n - 5 -INF */
+                    static float mask_data[BLOCK_MAX_ROWS][BLOCK_MAX_KEYS];
+                    const float *masks[BLOCK_MAX_ROWS];
+                    for (int r = 0; r < nr; r++) {
+                        for (int j = 0; j < n; j++) mask_data[r][j] = j % 11 == r % 11 ? -INFINITY : rand_uniform(-1.0f, 0.0f);
+                        masks[r] = r % 4 == 1 ? NULL : mask_data[r];
+                    }
+                    memset(got, 0xff, sizeof got);
+                    pg_attn_block_scores_ref(d, n / 16, nr, want, BLOCK_MAX_KEYS, q, kt, 0.125f, masks, n - 5);
+                    k->attn_block_scores(d, n / 16, nr, got, BLOCK_MAX_KEYS, q, kt, 0.125f, masks, n - 5);
+                    ok = 1;
+                    for (int r = 0; r < nr; r++)
+                        for (int j = 0; j < n; j++) {
+                            ok &= same_float(want[r * BLOCK_MAX_KEYS + j], got[r * BLOCK_MAX_KEYS + j]);
+                            if (j < n - 5)
+                                ok &= same_float(got[r * BLOCK_MAX_KEYS + j], masks[r] ? tile[r * BLOCK_MAX_KEYS + j] * 0.125f + masks[r][j]
+                                                                                      : tile[r * BLOCK_MAX_KEYS + j] * 0.125f);
+                            else ok &= got[r * BLOCK_MAX_KEYS + j] == -INFINITY;
+                        }
+                    check(ok, "%-6s attn_block_scores n=%d rows=%d dk=%d: scaled, masked, -INF past n_valid", k->path, n, nr, d);
                 }
                 /* P·V: kt as V ([d / 16][n][16] with block stride n * 16), probabilities some zero,
                  * over n - 5 positions (a count off the lanes) */
@@ -198,7 +218,7 @@ static void test_block_refs(void) {
             rows[j * d + e] = kt[((j / 16) * d + e) * 16 + j % 16];
             v8[(e / 8) * n * 8 + j * 8 + e % 8] = kt[(e / 16) * n * 16 + j * 16 + e % 16];
         }
-    pg_attn_block_scores_ref(d, n / 16, nr, s, n, q, kt);
+    pg_attn_block_scores_ref(d, n / 16, nr, s, n, q, kt, 1.0f, NULL, n);
     int ok = 1;
     for (int r = 0; r < nr; r++)
         for (int j = 0; j < n; j++) {

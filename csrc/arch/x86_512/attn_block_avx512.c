@@ -3,8 +3,11 @@
  * accumulators, one 16-wide vector each (16 keys for the scores, 16 dims for P·V): a lane's
  * FMA chain runs in its own register in the ref's order, and the 8 lanes meet by vertical adds
  * in the ref's tree (no horizontal sums). 3 rows x 8 lanes = 24 accumulators; every K / V vector
- * loaded serves the 3 rows, whose q / p values come as broadcasts. */
+ * loaded serves the 3 rows, whose q / p values come as broadcasts. Scores are scaled and masked
+ * as they are stored. */
 #include <immintrin.h>
+#include <math.h>
+#include <stddef.h>
 
 #include "kernels.h"
 
@@ -17,8 +20,10 @@ KERNEL_INLINE __m512 sum_8_lanes(const __m512 a[8]) {
                          _mm512_add_ps(_mm512_add_ps(a[1], a[5]), _mm512_add_ps(a[3], a[7])));
 }
 
-/* NR rows' scores of the 16 keys of kb ([dk][16]): lane l takes dims 8t + l */
-KERNEL_INLINE void scores_rows(int dk, const float *kb, const float *q, float *s, size_t s_stride, const int NR) {
+/* NR rows' scores of the 16 keys of kb ([dk][16]), scaled and masked: lane l takes dims 8t + l;
+ * keys from `valid` on are -INF */
+KERNEL_INLINE void scores_rows(int dk, const float *kb, const float *q, float *s, size_t s_stride, __m512 scale,
+                               const float *const *mask, int valid, const int NR) {
     __m512 acc[ROW_BLOCK][8];
 #pragma GCC unroll 3
     for (int r = 0; r < NR; r++)
@@ -32,21 +37,32 @@ KERNEL_INLINE void scores_rows(int dk, const float *kb, const float *q, float *s
             for (int r = 0; r < NR; r++) acc[r][l] = _mm512_fmadd_ps(_mm512_set1_ps(q[r * dk + t + l]), kv, acc[r][l]);
         }
     }
+    const __mmask16 live = valid >= 16 ? (__mmask16)0xffff : valid <= 0 ? (__mmask16)0 : (__mmask16)((1u << valid) - 1);
 #pragma GCC unroll 3
-    for (int r = 0; r < NR; r++) _mm512_storeu_ps(s + r * s_stride, sum_8_lanes(acc[r]));
+    for (int r = 0; r < NR; r++) {
+        __m512 v = _mm512_mul_ps(sum_8_lanes(acc[r]), scale);
+        if (mask && mask[r]) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(live, mask[r]));
+        _mm512_storeu_ps(s + r * s_stride, _mm512_mask_blend_ps(live, _mm512_set1_ps(-INFINITY), v));
+    }
 }
 
 /* key blocks outer: a block's K (dk x 16 floats) stays in L1 for every row */
-static void attn_block_scores_avx512(int dk, int nb, int nr, float *s, size_t s_stride, const float *q, const float *kt) {
+static void attn_block_scores_avx512(int dk, int nb, int nr, float *s, size_t s_stride, const float *q, const float *kt,
+                                     float scale, const float *const *mask, int n_valid) {
+    const __m512 vscale = _mm512_set1_ps(scale);
     for (int b = 0; b < nb; b++) {
         const float *kb = kt + (size_t)b * (size_t)dk * 16;
+        const int valid = n_valid - 16 * b;
         for (int r = 0; r < nr; r += ROW_BLOCK) {
             float *sr = s + r * s_stride + 16 * b;
             const float *qr = q + r * dk;
+            const float *mrows[ROW_BLOCK] = {NULL, NULL, NULL};
+            if (mask)
+                for (int i = 0; i < ROW_BLOCK && r + i < nr; i++) mrows[i] = mask[r + i] ? mask[r + i] + 16 * b : NULL;
             switch (nr - r) {
-            case 1: scores_rows(dk, kb, qr, sr, s_stride, 1); break;
-            case 2: scores_rows(dk, kb, qr, sr, s_stride, 2); break;
-            default: scores_rows(dk, kb, qr, sr, s_stride, 3); break;
+            case 1: scores_rows(dk, kb, qr, sr, s_stride, vscale, mask ? mrows : NULL, valid, 1); break;
+            case 2: scores_rows(dk, kb, qr, sr, s_stride, vscale, mask ? mrows : NULL, valid, 2); break;
+            default: scores_rows(dk, kb, qr, sr, s_stride, vscale, mask ? mrows : NULL, valid, 3); break;
             }
         }
     }
