@@ -59,6 +59,12 @@ typedef struct {
      * (its "tiled" K-quant mul_mat; arch/x86/quants_avx2_q6k_batch.c); same contract as
      * vec_dot_tile but with that order. NULL: vec_dot_tile / vec_dot. */
     pg_vec_dot_tile_fn vec_dot_batch[PG_TYPE_COUNT];
+    /* vec_dot_tile's values from weights repacked by 8 rows (pg_repack_q4_0_x8; the tensor's
+     * `repacked` copy): x = the group of rows 8g..8g+7, bx = bytes per group; NULL: the path reads
+     * the original rows. Q4_0 group layout, per block b (144 bytes at b * 144): the 8 rows' f16
+     * scales d[r] (16 bytes), then 4 vectors of 32 bytes, vector k holding code bytes 4k..4k+3 of
+     * row r at bytes 4r..4r+3 (low nibbles: elements 4k.., high: 16 + 4k..). */
+    pg_vec_dot_tile_fn vec_dot_tile_x8[PG_TYPE_COUNT];
     /* single-row products (mul_mat with one activation row, attention of one query):
      * llama.cpp's ggml computes these with its vec_dot (four 8-lane accumulators) where a batch
      * goes through its GEMM (one accumulator), so F32/F16 need their own order to match it bit

@@ -16,7 +16,9 @@
  * their orders differ (F32/F16, Q4_K); or, for a lone row, because streaming one weight row at a
  * time through vec_dot is faster than the path's tile (x86: Q4_1, Q5_1, Q8_0; the same values).
  * Where a path has vec_dot_batch for the type, matrices of >= PG_BATCH_MIN_ROWS activation rows
- * go through it instead, every row (llama.cpp's "tiled" order for such batches, Q6_K). */
+ * go through it instead, every row (llama.cpp's "tiled" order for such batches, Q6_K).
+ * Where src0 has a repacked copy (whole groups of 8 rows) and the path a vec_dot_tile_x8 for the
+ * type, the tiles read that copy: the same values, one stream per group of rows. */
 #include "threadpool.h"
 
 #define PG_MM_ROWS 16
@@ -98,6 +100,10 @@ void pg_forward_mul_mat(const pg_compute_params *p, pg_tensor *dst) {
     pg_vec_dot_fn gemv = batch_tile ? NULL : p->k->vec_dot_gemv[src0->type];
     const int group = p->k->gemv_group[src0->type];
     const int64_t M_tiled = !gemv ? M : group ? M - M % group : (M == 1 ? 0 : M);
+    /* weights repacked by 8 rows (a 2-D tensor's `repacked` copy) where the path reads them */
+    const pg_vec_dot_tile_fn x8_tile = src0->repacked && src0->ne[2] == 1 && src0->ne[3] == 1 && N % PG_TILE_ROWS == 0
+                                           ? p->k->vec_dot_tile_x8[src0->type] : NULL;
+    const size_t x8_group = src0->nb[1] * PG_TILE_ROWS;   /* bytes per group of 8 rows (same total size) */
     for (int64_t c = p->ith; c < n_chunks; c = atomic_fetch_add(chunk_next, 1)) {
         const int64_t batch = c / per_batch, in_batch = c % per_batch;
         const int64_t i12 = batch % ne12, i13 = batch / ne12;
@@ -124,6 +130,9 @@ void pg_forward_mul_mat(const pg_compute_params *p, pg_tensor *dst) {
                 const int nr = (int)(ir1 - ir < PG_TILE_ROWS ? ir1 - ir : PG_TILE_ROWS);
                 if (batch_tile)
                     batch_tile((int)K, out + ir, dst->nb[1], w + ir * src0->nb[1], src0->nb[1], y, act_row, nr, nc);
+                else if (x8_tile)
+                    x8_tile((int)K, out + ir, dst->nb[1], (const char *)src0->repacked + ir / PG_TILE_ROWS * x8_group, x8_group,
+                            y, act_row, nr, nc);
                 else
                     pg_vec_dot_tile(p->k, src0->type, (int)K, out + ir, dst->nb[1], w + ir * src0->nb[1],
                                     src0->nb[1], y, act_row, nr, nc);

@@ -15,6 +15,7 @@ cdef extern from "pyggml.h":
         size_t view_offs
         void *data
         char name[64]
+        const void *repacked
 
     ctypedef struct pg_context:
         pass
@@ -30,6 +31,7 @@ cdef extern from "pyggml.h":
     bint pg_type_is_known(int type) nogil
     size_t pg_row_size(int type, int64_t ne0) nogil
     size_t pg_nbytes(const pg_tensor *t) nogil
+    int pg_repack_q4_0_x8(const void *src, size_t row_bytes, void *dst, int64_t n_rows, int64_t k) nogil
     bint pg_is_contiguous(const pg_tensor *t) nogil
 
     ctypedef struct pg_threadpool:
@@ -72,6 +74,7 @@ cdef extern from "kernels.h":
         pg_vec_dot_fn vec_dot[40]
         pg_vec_dot_tile_fn vec_dot_tile[40]
         pg_vec_dot_tile_fn vec_dot_batch[40]
+        pg_vec_dot_tile_fn vec_dot_tile_x8[40]
         pg_vec_dot_fn vec_dot_gemv[40]
         uint8_t gemv_group[40]
         pg_from_float_fn from_float[40]

@@ -31,6 +31,7 @@ cdef class CTensor:
     cdef pg_tensor *t
     cdef readonly CContext ctx
     cdef public object keepalive
+    cdef public object repacked_keepalive   # the buffer t.repacked points into
     cdef public object py          # the Python-level Tensor wrapping this header
 
     @property
@@ -81,6 +82,16 @@ cdef class CTensor:
         self.t.data = <void *>address
         self.keepalive = keepalive
 
+    @property
+    def repacked(self):
+        return <size_t>self.t.repacked
+
+    def set_repacked(self, buffer):
+        """Point mul_mat's repacked kernels at `buffer` (a uint8 numpy array filled by
+        repack_q4_0_x8 from this tensor's data), kept alive with the tensor; None: no copy."""
+        self.t.repacked = NULL if buffer is None else <const void *><size_t>buffer.ctypes.data
+        self.repacked_keepalive = buffer
+
     def set_op(self, int op, srcs, params):
         """srcs: sequence of CTensor or None (<= 4); params: sequence of int32 (<= 16)."""
         cdef int i
@@ -101,6 +112,22 @@ cdef class CTensor:
 
     def op_params(self):
         return [self.t.op_params[i] for i in range(PG_MAX_OP_PARAMS)]
+
+
+def active_path_reads_repacked(int type):
+    """Whether the active SIMD path's mul_mat reads weights of this type repacked by 8 rows."""
+    return pg_active_kernels != NULL and pg_active_kernels.vec_dot_tile_x8[type] != NULL
+
+
+def repack_q4_0_x8(size_t src, size_t row_bytes, uint8_t[::1] dst, int64_t n_rows, int64_t k):
+    """Q4_0 rows at src (row_bytes apart) into dst repacked by 8 rows (csrc/quants/repack.c)."""
+    cdef int rc
+    if <size_t>dst.shape[0] < <size_t>(n_rows * (k // 32) * 18):
+        raise ValueError(f"repack_q4_0_x8: {dst.shape[0]} bytes for {n_rows} rows of {k}")
+    with nogil:
+        rc = pg_repack_q4_0_x8(<const void *>src, row_bytes, &dst[0], n_rows, k)
+    if rc:
+        raise ValueError(f"repack_q4_0_x8: {n_rows} rows of {k} elements cannot be repacked by 8")
 
 
 def new_tensor(CContext ctx, int type, ne, nb, bint alloc):

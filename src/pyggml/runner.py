@@ -59,11 +59,13 @@ class _BuiltGraph:
 class ModelRunner:
     def __init__(self, model_path, *, n_ctx: int = 512, n_batch: int = 512, n_threads: int | None = None,
                  kv_type: str = "f16", metadata_overrides: dict | None = None,
-                 config_overrides: dict | None = None, kv_size: int | None = None):
+                 config_overrides: dict | None = None, kv_size: int | None = None, repack: bool = True):
         """metadata_overrides: GGUF keys replaced before the config is read (llama.cpp's
         kv_overrides); config_overrides: ModelConfig fields replaced after (e.g. rope_freq_base).
         kv_size: cache rows (default n_ctx); a multi-sequence engine (batching.py) shares
-        n_seq * n_ctx rows among its sequences while each position stays below n_ctx."""
+        n_seq * n_ctx rows among its sequences while each position stays below n_ctx.
+        repack: Q4_0 weights get a copy repacked by 8 rows where the active SIMD path reads one
+        (WeightStore.repack; llama.cpp repacks Q4_0 the same way), False: the file's rows only."""
         t0 = time.perf_counter()
         self._guard = ObjectGuard("ModelRunner")   # thread safety: see pyggml.guard
         self.reader = GGUFReader(model_path)
@@ -91,12 +93,16 @@ class ModelRunner:
         self.n_threads = n_threads or default_n_threads()
         self.weights = WeightStore(self.reader)
         self.weights.require(*self.arch.tensors(self.config, self.weights.names))
+        t_repack = time.perf_counter()
+        self.repacked_bytes = self.weights.repack(self.n_threads) if repack else 0
+        t_repack = time.perf_counter() - t_repack
         self.pool = ThreadPool(self.n_threads)
         self._kv_ctx, self.kv = self._make_kv_cache(GGMLType.F16 if kv_type == "f16" else GGMLType.F32)
         self._graphs: OrderedDict[tuple, _BuiltGraph] = OrderedDict()
         self._memory = alloc.SharedMemory()   # one compute + work buffer for all cached graphs
         self.n_past = 0
-        self.timings = {"load_ms": (time.perf_counter() - t0) * 1e3, "prompt_ms": 0.0, "prompt_tokens": 0,
+        self.timings = {"load_ms": (time.perf_counter() - t0) * 1e3, "repack_ms": t_repack * 1e3,
+                        "prompt_ms": 0.0, "prompt_tokens": 0,
                         "eval_ms": 0.0, "eval_tokens": 0}
 
     def _make_kv_cache(self, type_: GGMLType):

@@ -1,10 +1,12 @@
 """Model weights as graph leafs pointing straight into the mmapped GGUF file (no copies)."""
 from __future__ import annotations
 
+import numpy as np
+
 from .errors import ModelFormatError
 from .gguf import GGUFReader
 from .tensor import Context, Tensor
-from .types import traits
+from .types import GGMLType, traits
 
 _HEADER_BYTES = 512   # generous bound on one tensor header in the arena
 
@@ -25,6 +27,35 @@ class WeightStore:
             t.set_data_address(raw.ctypes.data, raw)
             self._tensors[info.name] = t
         self._layers: dict[int, dict[str, Tensor]] = {}
+
+    def repack(self, n_threads: int = 1) -> int:
+        """Give every 2-D Q4_0 weight (whole groups of 8 rows) a copy repacked by 8 rows, which
+        the x86 paths' mul_mat streams as one run per group (csrc/quants/repack.c; the same
+        values), if the active SIMD path reads such copies; the file's pages behind each copy
+        are released (other readers, e.g. get_rows or a path without the kernels, fault them
+        back in). Tensors are repacked n_threads at a time (the C loop runs without the GIL).
+        Returns the bytes repacked."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from . import _core
+
+        if not _core.active_path_reads_repacked(int(GGMLType.Q4_0)):
+            return 0    # the copies would go unread, the file's pages read again: twice the memory
+        todo = [info for info in self.reader.tensors
+                if info.type == GGMLType.Q4_0 and len(info.ne) == 2 and info.ne[1] % 8 == 0 and info.ne[0] % 32 == 0]
+
+        def one(info) -> int:
+            t = self._tensors[info.name]
+            packed = np.empty(info.nbytes, np.uint8)
+            _core.repack_q4_0_x8(t.data, t.nb[1], packed, info.ne[1], info.ne[0])
+            t._c.set_repacked(packed)
+            self.reader.release_pages(info)
+            return info.nbytes
+
+        if n_threads <= 1 or len(todo) < 2:
+            return sum(one(info) for info in todo)
+        with ThreadPoolExecutor(max_workers=n_threads) as pool:
+            return sum(pool.map(one, todo))
 
     def __contains__(self, name: str) -> bool:
         return name in self._tensors

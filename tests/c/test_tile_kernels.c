@@ -5,7 +5,8 @@
  * weights. Outputs outside the tile must stay untouched. A SIMD path must carry its own tile
  * kernels for the types of the real models, or the comparison would prove nothing.
  * Batch kernels (vec_dot_batch, llama.cpp's order for batches of 8+ rows; Q6_K) are held to
- * that order written out below from the block layout, for the same shapes. */
+ * that order written out below from the block layout, for the same shapes. Tiles over weights
+ * repacked by 8 rows (vec_dot_tile_x8, pg_repack_q4_0_x8) must give vec_dot's values too. */
 #include <stdlib.h>
 
 #include "harness.h"
@@ -121,6 +122,28 @@ static void test_type(const pg_kernels *k, int type) {
                     k->vec_dot[type](n, &want[c][r], w[r], a[c]);
                     if (batch) want_batch[c][r] = batch_order(type)(n, w[r], a[c]);
                 }
+            /* weights repacked by 8 rows (vec_dot_tile_x8): the same values from the repacked copy */
+            const pg_vec_dot_tile_fn x8 = k->vec_dot_tile_x8[type];
+            if (x8) {
+                static uint8_t packed[PG_TILE_ROWS * (MAX_N * 4 + ROW_PAD)];
+                check(pg_repack_q4_0_x8(wbuf, wrow, packed, PG_TILE_ROWS, n) == 0, "%s repack %s n=%d failed", k->path,
+                      traits(type)->name, n);
+                for (int nc = 1; nc <= PG_TILE_COLS; nc++) {
+                    float out[PG_TILE_COLS * OUT_STRIDE_FLOATS];
+                    const size_t bs = OUT_STRIDE_FLOATS * sizeof(float);
+                    for (int i = 0; i < PG_TILE_COLS * OUT_STRIDE_FLOATS; i++) out[i] = -12345.0f;
+                    x8(n, out, bs, packed, (wrow - ROW_PAD) * PG_TILE_ROWS, abuf, arow, PG_TILE_ROWS, nc);
+                    int ok = 1;
+                    for (int c = 0; c < PG_TILE_COLS; c++)
+                        for (int i = 0; i < OUT_STRIDE_FLOATS; i++) {
+                            const float got = out[c * OUT_STRIDE_FLOATS + i];
+                            ok &= c < nc && i < PG_TILE_ROWS ? same_float(got, want[c][i]) : got == -12345.0f;
+                        }
+                    check(ok, "%s tile_x8 %s n=%d 8x%d %s: differs from vec_dot (or wrote outside)", k->path,
+                          traits(type)->name, n, nc, kind == DATA_RAW ? "raw codes" : "quantized");
+                    worst_ok &= ok;
+                }
+            }
             for (int nr = 1; nr <= PG_TILE_ROWS; nr++) {
                 for (int nc = 1; nc <= PG_TILE_COLS; nc++) {
                     for (int is_batch = 0; is_batch <= (batch != NULL); is_batch++) {
@@ -149,8 +172,9 @@ static void test_type(const pg_kernels *k, int type) {
             }
         }
     }
-    printf("  %-6s tile %-5s %s%s: %s\n", k->path, traits(type)->name,
+    printf("  %-6s tile %-5s %s%s%s: %s\n", k->path, traits(type)->name,
            k->vec_dot_tile[type] ? "own kernel" : "vec_dot loop", k->vec_dot_batch[type] ? " + batch order" : "",
+           k->vec_dot_tile_x8[type] ? " + repacked by 8" : "",
            worst_ok ? "bit-identical" : "DIFFERS");
 }
 

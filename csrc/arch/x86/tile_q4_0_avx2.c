@@ -10,7 +10,10 @@
  *     bytes broadcast to all lanes; the 8 products per i16 slot stay within
  *     8 * 2 * 15 * 128 = 30720, so they add up exactly in i16 before one madd to i32;
  *   - the codes' offset 8 comes off as 8 * (sum of the activation block), the same for all rows.
- * Rows past nr repeat row nr - 1 and their outputs are dropped. */
+ * Rows past nr repeat row nr - 1 and their outputs are dropped. The same passes read weights
+ * repacked by 8 rows (vec_dot_tile_x8: the transposed bytes and the 8 scales stored as the tile
+ * builds them, one stream per group); rows past nr then hold whatever the group holds (the
+ * repacked tensors have whole groups), their outputs dropped too. */
 #include "arch/x86/tile_avx2.h"
 #include "kernels.h"
 #include "quants/blocks.h"
@@ -21,6 +24,7 @@
 #ifndef Q4_0_BLOCK_SUMS
 #define Q4_0_BLOCK_SUMS q4_0_block_sums_maddubs
 #define Q4_0_TILE_FN pg_vec_dot_tile_q4_0_avx2
+#define Q4_0_TILE_X8_FN pg_vec_dot_tile_x8_q4_0_avx2
 #define Q4_0_TILE_FILL pg_fill_avx2_tile_q4_0
 #endif
 
@@ -55,33 +59,48 @@ static inline __m256i q4_0_block_sums_maddubs(const __m256i lo[4], const __m256i
     return _mm256_madd_epi16(sum16, _mm256_set1_epi16(1));
 }
 
-/* One pass over NC activation rows: xr[r] the 8 weight rows, acc[c] lane r = output (r, c). */
+#define X8_BLOCK_BYTES (16 + 4 * 32)   /* a block of 8 repacked rows (kernels.h's vec_dot_tile_x8) */
+#define X8_PREFETCH_BYTES 1024        /* one repacked stream: this far ahead into L2 */
+
+/* One pass over NC activation rows, acc[c] lane r = output (r, c): the 8 weight rows are xr[r],
+ * or with X8 the repacked group xg (the same bytes, already transposed). */
 TILE_INLINE void q4_0_pass(int nb, float *s, size_t bs, int nr, const char *const xr[ROWS], size_t bx, const char *y,
-                           size_t by, const int NC) {
+                           size_t by, const int NC, const int X8, const char *xg) {
     const __m256i mask4 = _mm256_set1_epi8(0x0f);
     __m256 acc[PG_TILE_COLS];
     for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();
     for (int ib = 0; ib < nb; ib++) {
-        const block_q4_0 *xb[ROWS];
-        for (int r = 0; r < ROWS; r++) xb[r] = (const block_q4_0 *)xr[r] + ib;
-        if (NC == 1)
-            for (int r = 0; r < ROWS; r++) _mm_prefetch((const char *)xb[r] + GEMV_PREFETCH_ROWS * bx, _MM_HINT_T1);
-        /* P[j] = [row j | row j + 4]; dword transposes within each 128-bit half */
-        __m256i p[4];
-        for (int j = 0; j < 4; j++) p[j] = _mm256_loadu2_m128i((const __m128i *)xb[j + 4]->qs, (const __m128i *)xb[j]->qs);
-        const __m256i t0 = _mm256_unpacklo_epi32(p[0], p[1]), t1 = _mm256_unpackhi_epi32(p[0], p[1]);
-        const __m256i t2 = _mm256_unpacklo_epi32(p[2], p[3]), t3 = _mm256_unpackhi_epi32(p[2], p[3]);
-        const __m256i bytes[4] = {_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2),
-                                  _mm256_unpacklo_epi64(t1, t3), _mm256_unpackhi_epi64(t1, t3)};
+        __m256i bytes[4];
+        __m256 xd;
+        if (X8) {
+            const char *blk = xg + (size_t)ib * X8_BLOCK_BYTES;
+            if (NC == 1)
+                for (int b = 0; b < X8_BLOCK_BYTES; b += 64) _mm_prefetch(blk + X8_PREFETCH_BYTES + b, _MM_HINT_T1);
+            xd = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk));
+            for (int k = 0; k < 4; k++) bytes[k] = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * k));
+        } else {
+            const block_q4_0 *xb[ROWS];
+            for (int r = 0; r < ROWS; r++) xb[r] = (const block_q4_0 *)xr[r] + ib;
+            if (NC == 1)
+                for (int r = 0; r < ROWS; r++) _mm_prefetch((const char *)xb[r] + GEMV_PREFETCH_ROWS * bx, _MM_HINT_T1);
+            /* P[j] = [row j | row j + 4]; dword transposes within each 128-bit half */
+            __m256i p[4];
+            for (int j = 0; j < 4; j++) p[j] = _mm256_loadu2_m128i((const __m128i *)xb[j + 4]->qs, (const __m128i *)xb[j]->qs);
+            const __m256i t0 = _mm256_unpacklo_epi32(p[0], p[1]), t1 = _mm256_unpackhi_epi32(p[0], p[1]);
+            const __m256i t2 = _mm256_unpacklo_epi32(p[2], p[3]), t3 = _mm256_unpackhi_epi32(p[2], p[3]);
+            bytes[0] = _mm256_unpacklo_epi64(t0, t2);
+            bytes[1] = _mm256_unpackhi_epi64(t0, t2);
+            bytes[2] = _mm256_unpacklo_epi64(t1, t3);
+            bytes[3] = _mm256_unpackhi_epi64(t1, t3);
+            /* lanes 0..3 rows 0..3, lanes 4..7 rows 4..7 (the halves of P) */
+            xd = _mm256_cvtph_ps(_mm_setr_epi16((short)xb[0]->d, (short)xb[1]->d, (short)xb[2]->d, (short)xb[3]->d,
+                                                (short)xb[4]->d, (short)xb[5]->d, (short)xb[6]->d, (short)xb[7]->d));
+        }
         __m256i lo[4], hi[4];
         for (int k = 0; k < 4; k++) {
             lo[k] = _mm256_and_si256(bytes[k], mask4);
             hi[k] = _mm256_and_si256(_mm256_srli_epi16(bytes[k], 4), mask4);
         }
-        /* lanes 0..3 rows 0..3, lanes 4..7 rows 4..7 (the halves of P) */
-        const __m256 xd = _mm256_cvtph_ps(_mm_setr_epi16((short)xb[0]->d, (short)xb[1]->d, (short)xb[2]->d,
-                                                         (short)xb[3]->d, (short)xb[4]->d, (short)xb[5]->d,
-                                                         (short)xb[6]->d, (short)xb[7]->d));
         for (int c = 0; c < NC; c++) {
             const block_q8_0 *yb = (const block_q8_0 *)(y + c * by) + ib;
             const __m256i yq = _mm256_loadu_si256((const __m256i *)yb->qs);
@@ -102,25 +121,40 @@ TILE_INLINE void q4_0_pass(int nb, float *s, size_t bs, int nr, const char *cons
     }
 }
 
-static void Q4_0_TILE_FN(int n, float *s, size_t bs, const void *x, size_t bx, const void *y, size_t by,
-                                      int nr, int nc) {
+/* the tile over original rows (X8 = 0: x the first row, bx bytes per row) or a repacked group
+ * (X8 = 1: x the group) */
+TILE_INLINE void q4_0_tile(int n, float *s, size_t bs, const void *x, size_t bx, const void *y, size_t by, int nr,
+                           int nc, const int X8) {
     const char *rows[ROWS];
-    for (int r = 0; r < ROWS; r++) rows[r] = (const char *)x + (size_t)(r < nr ? r : nr - 1) * bx;
+    for (int r = 0; r < ROWS; r++) rows[r] = (const char *)x + (X8 ? 0 : (size_t)(r < nr ? r : nr - 1) * bx);
     const int nb = n / QK4_0;
-    const char *yc = (const char *)y;
+    const char *yc = (const char *)y, *xg = (const char *)x;
     if (nc > 4 && nc < PG_TILE_COLS) { /* 5..7: 4 activation rows, then the rest */
-        q4_0_pass(nb, s, bs, nr, rows, bx, yc, by, 4);
+        q4_0_pass(nb, s, bs, nr, rows, bx, yc, by, 4, X8, xg);
         s = (float *)((char *)s + 4 * bs);
         yc += 4 * by;
         nc -= 4;
     }
     switch (nc) {
-    case 1: q4_0_pass(nb, s, bs, nr, rows, bx, yc, by, 1); break;
-    case 2: q4_0_pass(nb, s, bs, nr, rows, bx, yc, by, 2); break;
-    case 3: q4_0_pass(nb, s, bs, nr, rows, bx, yc, by, 3); break;
-    case 4: q4_0_pass(nb, s, bs, nr, rows, bx, yc, by, 4); break;
-    default: q4_0_pass(nb, s, bs, nr, rows, bx, yc, by, PG_TILE_COLS); break;
+    case 1: q4_0_pass(nb, s, bs, nr, rows, bx, yc, by, 1, X8, xg); break;
+    case 2: q4_0_pass(nb, s, bs, nr, rows, bx, yc, by, 2, X8, xg); break;
+    case 3: q4_0_pass(nb, s, bs, nr, rows, bx, yc, by, 3, X8, xg); break;
+    case 4: q4_0_pass(nb, s, bs, nr, rows, bx, yc, by, 4, X8, xg); break;
+    default: q4_0_pass(nb, s, bs, nr, rows, bx, yc, by, PG_TILE_COLS, X8, xg); break;
     }
 }
 
-void Q4_0_TILE_FILL(pg_kernels *k) { k->vec_dot_tile[PG_TYPE_Q4_0] = Q4_0_TILE_FN; }
+static void Q4_0_TILE_FN(int n, float *s, size_t bs, const void *x, size_t bx, const void *y, size_t by, int nr,
+                         int nc) {
+    q4_0_tile(n, s, bs, x, bx, y, by, nr, nc, 0);
+}
+
+static void Q4_0_TILE_X8_FN(int n, float *s, size_t bs, const void *x, size_t bx, const void *y, size_t by, int nr,
+                            int nc) {
+    q4_0_tile(n, s, bs, x, bx, y, by, nr, nc, 1);
+}
+
+void Q4_0_TILE_FILL(pg_kernels *k) {
+    k->vec_dot_tile[PG_TYPE_Q4_0] = Q4_0_TILE_FN;
+    k->vec_dot_tile_x8[PG_TYPE_Q4_0] = Q4_0_TILE_X8_FN;
+}

@@ -9,6 +9,7 @@
 static inline __m256i q4_0_block_sums_vnni(const __m256i lo[4], const __m256i hi[4], const int8_t *yqs);
 #define Q4_0_BLOCK_SUMS q4_0_block_sums_vnni
 #define Q4_0_TILE_FN pg_vec_dot_tile_q4_0_vnni
+#define Q4_0_TILE_X8_FN pg_vec_dot_tile_x8_q4_0_vnni
 #define Q4_0_TILE_FILL pg_fill_avx512_tile_q4_0_vnni
 #include "arch/x86/tile_q4_0_avx2.c"
 

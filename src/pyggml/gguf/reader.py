@@ -416,6 +416,17 @@ class GGUFReader:
             raise ValueError(f"{self.path}: reader is closed")
         return np.frombuffer(self._mmap, np.uint8, t.nbytes, t.offset)
 
+    def release_pages(self, t: GGUFTensorInfo) -> None:
+        """Drop this process's resident pages of tensor t's data (the whole pages inside it):
+        they leave the RSS and fault back in from the page cache if read again."""
+        if self._mmap is None or not hasattr(mmap, "MADV_DONTNEED"):
+            return
+        page = mmap.PAGESIZE
+        start = (t.offset + page - 1) // page * page
+        end = (t.offset + t.nbytes) // page * page
+        if end > start:
+            self._mmap.madvise(mmap.MADV_DONTNEED, start, end - start)
+
     def close(self) -> None:
         """Unmap the file; views handed out earlier keep the mapping alive until dropped."""
         m, self._mmap = self._mmap, None
