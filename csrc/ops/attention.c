@@ -391,19 +391,26 @@ static void one_query(const pg_compute_params *p, pg_tensor *dst, float scale, f
         kern->vec_cvt_f32_f16(dk, q16 + h * dk, w->q32);
     }
     pg_barrier(p);
-    const int64_t n_chunks = (n_kv - first + ONE_QUERY_KEY_CHUNK - 1) / ONE_QUERY_KEY_CHUNK;
+    /* at least 4 chunks per thread (a short cache is still split), at most ONE_QUERY_KEY_CHUNK keys */
+    int64_t chunk = (n_kv - first + 4 * p->nth - 1) / (4 * p->nth);
+    chunk = chunk < 32 ? 32 : chunk > ONE_QUERY_KEY_CHUNK ? ONE_QUERY_KEY_CHUNK : (chunk + 31) & ~(int64_t)31;
+    const int64_t n_chunks = (n_kv - first + chunk - 1) / chunk;
     const size_t k_row_bytes = (size_t)(n_head_kv * dk) * sizeof(uint16_t);   /* a position's heads */
     const size_t v_row_bytes = (size_t)(n_head_kv * dv) * sizeof(uint16_t);
     const int k_rows = k->nb[1] == (size_t)dk * sizeof(uint16_t), v_rows = v->nb[1] == (size_t)dv * sizeof(uint16_t);
     for (int64_t c = p->ith; c < n_chunks; c = atomic_fetch_add(chunk_next, 1)) {
-        const int64_t c0 = first + c * ONE_QUERY_KEY_CHUNK;
-        const int64_t c1 = c0 + ONE_QUERY_KEY_CHUNK < n_kv ? c0 + ONE_QUERY_KEY_CHUNK : n_kv;
-        /* into L2: K of the chunk this thread likely takes next, and V of this one (read by P·V
-         * after the barrier, by whichever thread has its dims: from this L2 or the L3) */
-        const int64_t n0 = c0 + (int64_t)p->nth * ONE_QUERY_KEY_CHUNK;
+        const int64_t c0 = first + c * chunk;
+        const int64_t c1 = c0 + chunk < n_kv ? c0 + chunk : n_kv;
+        /* into L2: K of the chunk this thread likely takes next (and of this one if it is the
+         * thread's first), and V of this one (read by P·V after the barrier, by whichever thread
+         * has its dims: from this L2 or the L3) */
+        const int64_t n0 = c0 + (int64_t)p->nth * chunk;
         if (k_rows)
-            for (int64_t j = n0; j < n0 + ONE_QUERY_KEY_CHUNK && j < n_kv; j++)
-                for (size_t b = 0; b < k_row_bytes; b += PG_CACHE_LINE) __builtin_prefetch(pg_row_ptr(k, 0, j, 0) + b, 0, 2);
+            for (int pass = c == p->ith ? 0 : 1; pass < 2; pass++) {   /* a thread's first chunk: had none ahead */
+                const int64_t f0 = pass ? n0 : c0, f1 = pass ? n0 + chunk : c1;
+                for (int64_t j = f0; j < f1 && j < n_kv; j++)
+                    for (size_t b = 0; b < k_row_bytes; b += PG_CACHE_LINE) __builtin_prefetch(pg_row_ptr(k, 0, j, 0) + b, 0, 2);
+            }
         if (v_rows)
             for (int64_t j = c0; j < c1; j++)
                 for (size_t b = 0; b < v_row_bytes; b += PG_CACHE_LINE) __builtin_prefetch(pg_row_ptr(v, 0, j, 0) + b, 0, 2);
