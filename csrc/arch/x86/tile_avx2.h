@@ -15,6 +15,19 @@ TILE_INLINE void tile_rows(const void *x, size_t bx, int nr, const char *rows[4]
     for (int r = 0; r < 4; r++) rows[r] = (const char *)x + (size_t)(r < nr ? r : nr - 1) * bx;
 }
 
+/* 16 bytes at byte offset off of 8 rows -> 4 vectors, vector k lane r = bytes 4k..4k+3 of row r */
+TILE_INLINE void transpose_16x8(const char *const xr[8], size_t off, __m256i out[4]) {
+    __m256i p[4];    /* [row j | row j + 4]; dword transposes within each 128-bit half */
+    for (int j = 0; j < 4; j++)
+        p[j] = _mm256_loadu2_m128i((const __m128i *)(xr[j + 4] + off), (const __m128i *)(xr[j] + off));
+    const __m256i t0 = _mm256_unpacklo_epi32(p[0], p[1]), t1 = _mm256_unpackhi_epi32(p[0], p[1]);
+    const __m256i t2 = _mm256_unpacklo_epi32(p[2], p[3]), t3 = _mm256_unpackhi_epi32(p[2], p[3]);
+    out[0] = _mm256_unpacklo_epi64(t0, t2);
+    out[1] = _mm256_unpackhi_epi64(t0, t2);
+    out[2] = _mm256_unpacklo_epi64(t1, t3);
+    out[3] = _mm256_unpackhi_epi64(t1, t3);
+}
+
 /* A tile of up to PG_TILE_ROWS (8) weight rows through a kernel of 4: rows 0..3, then 4..nr-1 */
 #define TILE_IN_FOURS(FN, n, s, bs, x, bx, y, by, nr, nc)                                             \
     do {                                                                                              \

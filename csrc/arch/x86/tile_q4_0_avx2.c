@@ -83,16 +83,8 @@ TILE_INLINE void q4_0_pass(int nb, float *s, size_t bs, int nr, const char *cons
             for (int r = 0; r < ROWS; r++) xb[r] = (const block_q4_0 *)xr[r] + ib;
             if (NC == 1)
                 for (int r = 0; r < ROWS; r++) _mm_prefetch((const char *)xb[r] + GEMV_PREFETCH_ROWS * bx, _MM_HINT_T1);
-            /* P[j] = [row j | row j + 4]; dword transposes within each 128-bit half */
-            __m256i p[4];
-            for (int j = 0; j < 4; j++) p[j] = _mm256_loadu2_m128i((const __m128i *)xb[j + 4]->qs, (const __m128i *)xb[j]->qs);
-            const __m256i t0 = _mm256_unpacklo_epi32(p[0], p[1]), t1 = _mm256_unpackhi_epi32(p[0], p[1]);
-            const __m256i t2 = _mm256_unpacklo_epi32(p[2], p[3]), t3 = _mm256_unpackhi_epi32(p[2], p[3]);
-            bytes[0] = _mm256_unpacklo_epi64(t0, t2);
-            bytes[1] = _mm256_unpackhi_epi64(t0, t2);
-            bytes[2] = _mm256_unpacklo_epi64(t1, t3);
-            bytes[3] = _mm256_unpackhi_epi64(t1, t3);
-            /* lanes 0..3 rows 0..3, lanes 4..7 rows 4..7 (the halves of P) */
+            transpose_16x8(xr, (size_t)ib * sizeof(block_q4_0) + offsetof(block_q4_0, qs), bytes);
+            /* lanes 0..3 rows 0..3, lanes 4..7 rows 4..7 (the halves of the transpose) */
             xd = _mm256_cvtph_ps(_mm_setr_epi16((short)xb[0]->d, (short)xb[1]->d, (short)xb[2]->d, (short)xb[3]->d,
                                                 (short)xb[4]->d, (short)xb[5]->d, (short)xb[6]->d, (short)xb[7]->d));
         }
