@@ -38,3 +38,7 @@ void pg_compute_forward(const pg_compute_params *p, pg_tensor *node) {
     case PG_OP_COUNT: break;
     }
 }
+
+void pg_prefetch_ahead(const pg_compute_params *p, const pg_tensor *node) {
+    if (node->op == PG_OP_FLASH_ATTN_EXT) pg_flash_attn_prefetch(p, node);
+}

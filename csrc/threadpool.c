@@ -84,6 +84,8 @@ static uint64_t now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+#define PG_PREFETCH_AHEAD 12   /* graph nodes */
+
 static int is_noop(int op) {
     return op == PG_OP_NONE || op == PG_OP_VIEW || op == PG_OP_RESHAPE || op == PG_OP_PERMUTE ||
            op == PG_OP_TRANSPOSE;
@@ -96,11 +98,19 @@ static void run_job(pg_threadpool *tp, int ith) {
         .ith = ith, .nth = tp->n_threads, .wdata = job->work, .wsize = job->work_size,
         .k = pg_active_kernels, .tp = tp,
     };
-    int n_run = 0;
+    int n_run = 0, prefetched = -1;
     for (int i = 0; i < job->n_nodes; i++) {
         pg_tensor *node = job->nodes[i];
         if (is_noop(node->op)) continue;
         n_run++;
+        /* the first attention within PG_PREFETCH_AHEAD nodes, once: its cache on the way while
+         * the projections before it run */
+        for (int j = i + 1; j < job->n_nodes && j <= i + PG_PREFETCH_AHEAD && prefetched < i + PG_PREFETCH_AHEAD; j++)
+            if (j > prefetched && job->nodes[j]->op == PG_OP_FLASH_ATTN_EXT) {
+                pg_prefetch_ahead(&p, job->nodes[j]);
+                prefetched = j;
+                break;
+            }
         uint64_t t0 = (ith == 0 && job->profile) ? now_ns() : 0;
         pg_compute_forward(&p, node);
         pg_barrier(&p);

@@ -17,5 +17,8 @@ void pg_compute_error(const pg_compute_params *p, const pg_tensor *node, int cod
 
 /* Runs one node's share for thread p->ith (csrc/graph.c). */
 void pg_compute_forward(const pg_compute_params *p, pg_tensor *node);
+/* A node a few places ahead in the graph may prefetch what it will read from memory while the
+ * nodes before it run (csrc/graph.c: single-query attention's KV cache); never writes. */
+void pg_prefetch_ahead(const pg_compute_params *p, const pg_tensor *node);
 
 #endif

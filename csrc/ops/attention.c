@@ -473,6 +473,27 @@ static void one_query(const pg_compute_params *p, pg_tensor *dst, float scale, f
     }
 }
 
+/* Bytes of K and of V one thread prefetches ahead: within L2 beside the weights streamed
+ * meanwhile; a longer cache gets its first part warmed (the rest by the op's own prefetching). */
+#define FA_PREFETCH_MAX (192u << 10)
+
+void pg_flash_attn_prefetch(const pg_compute_params *p, const pg_tensor *dst) {
+    if (!one_query_shared(dst)) return;
+    const pg_tensor *kv[2] = {dst->src[1], dst->src[2]};
+    int64_t first;
+    const int64_t n_kv = live_keys(dst, &first);
+    int64_t j0, j1;
+    pg_thread_rows(n_kv - first, p->ith, p->nth, &j0, &j1);
+    for (int t = 0; t < 2; t++) {
+        const pg_tensor *x = kv[t];
+        const size_t row_bytes = (size_t)(x->ne[0] * x->ne[1]) * sizeof(uint16_t);   /* a position's heads */
+        if (x->nb[1] != (size_t)x->ne[0] * sizeof(uint16_t)) continue;             /* heads not packed */
+        size_t budget = FA_PREFETCH_MAX;
+        for (int64_t j = first + j0; j < first + j1 && budget >= row_bytes; j++, budget -= row_bytes)
+            for (size_t b = 0; b < row_bytes; b += PG_CACHE_LINE) __builtin_prefetch(pg_row_ptr(x, 0, j, 0) + b, 0, 2);
+    }
+}
+
 void pg_forward_flash_attn_ext(const pg_compute_params *p, pg_tensor *dst) {
     const pg_tensor *q = dst->src[0], *k = dst->src[1], *v = dst->src[2];
     const float scale = pg_get_op_param_f32(dst, 0), softcap = pg_get_op_param_f32(dst, 1);

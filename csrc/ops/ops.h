@@ -98,6 +98,8 @@ void pg_forward_argsort_top_k(const pg_compute_params *p, pg_tensor *dst);
 /* attention.c: fused softmax(scale * q k^T + mask) v per head, F16 or F32 K/V */
 void pg_forward_flash_attn_ext(const pg_compute_params *p, pg_tensor *dst);
 size_t pg_flash_attn_work_size(const pg_tensor *dst, int n_threads);
+/* a decode step's KV cache (this thread's share, bounded) prefetched into L2 ahead of the op */
+void pg_flash_attn_prefetch(const pg_compute_params *p, const pg_tensor *dst);
 /* flash_attn_ext of a prompt batch, a block of rows at a time (csrc/ops/attention_block.c) */
 int pg_attn_block_applies(const pg_compute_params *p, const pg_tensor *dst);
 void pg_attn_block(const pg_compute_params *p, pg_tensor *dst, float scale, float softcap);
