@@ -63,7 +63,10 @@ typedef struct {
      * `repacked` copy): x = the group of rows 8g..8g+7, bx = bytes per group; NULL: the path reads
      * the original rows. Q4_0 group layout, per block b (144 bytes at b * 144): the 8 rows' f16
      * scales d[r] (16 bytes), then 4 vectors of 32 bytes, vector k holding code bytes 4k..4k+3 of
-     * row r at bytes 4r..4r+3 (low nibbles: elements 4k.., high: 16 + 4k..). */
+     * row r at bytes 4r..4r+3 (low nibbles: elements 4k.., high: 16 + 4k..).
+     * Its activation rows (by bytes apart) are the Q8_0 blocks followed by one int32 per block,
+     * 8 * the sum of the block's 32 codes (the codes' offset 8 times the activations: made once
+     * per matmul, pg_x8_activation_sums, instead of once per tile and block). */
     pg_vec_dot_tile_fn vec_dot_tile_x8[PG_TYPE_COUNT];
     /* single-row products (mul_mat with one activation row, attention of one query):
      * llama.cpp's ggml computes these with its vec_dot (four 8-lane accumulators) where a batch

@@ -142,6 +142,10 @@ size_t pg_nbytes(const pg_tensor *t);
  * (csrc/quants/repack.c: the layout of kernels.h's vec_dot_tile_x8), n_rows * (k / 32) * 18
  * bytes into dst; returns 0, or -1 if the shape does not allow it. */
 int pg_repack_q4_0_x8(const void *src, size_t row_bytes, void *dst, int64_t n_rows, int64_t k);
+/* An activation row for vec_dot_tile_x8[Q4_0]: after its k / 32 Q8_0 blocks (at row), the
+ * blocks' int32 8 * (sum of codes); returns the row's bytes (pg_x8_activation_row_bytes). */
+size_t pg_x8_activation_row_bytes(int64_t k);
+void pg_x8_activation_sums(void *row, int64_t k);
 bool pg_is_contiguous(const pg_tensor *t);
 
 /* ---- threadpool + graph compute ---- */

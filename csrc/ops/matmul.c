@@ -26,30 +26,44 @@
 /* weight rows per panel: this many bytes of them (an L2's share, the activation chunks besides) */
 #define PG_MM_PANEL_BYTES (384u << 10)
 
-static size_t quantized_src1_bytes(const pg_tensor *dst) {
+/* the path's tile over src0's repacked copy (a 2-D tensor in whole groups of 8 rows), or NULL */
+static pg_vec_dot_tile_fn x8_tile_of(const pg_kernels *k, const pg_tensor *dst) {
+    const pg_tensor *src0 = dst->src[0];
+    if (!src0->repacked || src0->ne[2] != 1 || src0->ne[3] != 1 || src0->ne[1] % PG_TILE_ROWS) return NULL;
+    return k->vec_dot_tile_x8[src0->type];
+}
+
+/* bytes of one activation row as the weight's partner type (with the x8 tile's block sums) */
+static size_t act_row_bytes(const pg_tensor *dst, int vdt, int x8) {
+    const int64_t K = dst->src[1]->ne[0];
+    return x8 ? pg_x8_activation_row_bytes(K) : pg_row_size(vdt, K);
+}
+
+static size_t quantized_src1_bytes(const pg_tensor *dst, const pg_kernels *k) {
     const pg_tensor *src0 = dst->src[0], *src1 = dst->src[1];
     int vdt = pg_type_traits_table[src0->type].vec_dot_type;
     if (vdt == src1->type) return 0;
-    return pg_row_size(vdt, src1->ne[0]) * (size_t)(src1->ne[1] * src1->ne[2] * src1->ne[3]);
+    return act_row_bytes(dst, vdt, x8_tile_of(k, dst) != NULL) * (size_t)(src1->ne[1] * src1->ne[2] * src1->ne[3]);
 }
 
-void pg_quantize_src1_rows(const pg_compute_params *p, const pg_tensor *src1, int vdt, char *q) {
+void pg_quantize_src1_rows(const pg_compute_params *p, const pg_tensor *src1, int vdt, char *q, size_t row_bytes,
+                           int x8_sums) {
     pg_from_float_fn quantize = p->k->from_float[vdt];
     const int64_t K = src1->ne[0], M = src1->ne[1], ne12 = src1->ne[2];
-    const size_t row = pg_row_size(vdt, K);
     int64_t r0, r1;
     pg_thread_rows(M * ne12 * src1->ne[3], p->ith, p->nth, &r0, &r1);
     for (int64_t r = r0; r < r1; r++) {
         int64_t i11 = r % M, i12 = (r / M) % ne12, i13 = r / (M * ne12);
         const float *x = (const float *)((const char *)src1->data + i11 * src1->nb[1] +
                                          i12 * src1->nb[2] + i13 * src1->nb[3]);
-        quantize(x, q + r * row, K);
+        quantize(x, q + r * row_bytes, K);
+        if (x8_sums) pg_x8_activation_sums(q + r * row_bytes, K);
     }
 }
 
 size_t pg_mul_mat_work_size(const pg_tensor *dst, int n_threads) {
     (void)n_threads;
-    size_t n = quantized_src1_bytes(dst);
+    size_t n = quantized_src1_bytes(dst, pg_active_kernels);
     return n ? n + PG_CACHE_LINE : 0;
 }
 
@@ -60,12 +74,18 @@ void pg_forward_mul_mat(const pg_compute_params *p, pg_tensor *dst) {
     const int vdt = pg_type_traits_table[src0->type].vec_dot_type;
     atomic_llong *chunk_next = pg_threadpool_chunk_counter(p->tp);
 
+    /* weights repacked by 8 rows (a 2-D tensor's `repacked` copy) where the path reads them;
+     * a work buffer planned for another path (no room for the block sums) keeps the rows */
+    pg_vec_dot_tile_fn x8_tile = vdt != src1->type ? x8_tile_of(p->k, dst) : NULL;
+    if (x8_tile && quantized_src1_bytes(dst, p->k) + PG_CACHE_LINE > p->wsize) x8_tile = NULL;
+    const size_t x8_group = src0->nb[1] * PG_TILE_ROWS;   /* bytes per group of 8 rows (same total size) */
+
     /* step 1: activations into the partner type, once, shared by all threads */
     const char *act = src1->data;
     size_t act_row = src1->nb[1], act_b2 = src1->nb[2], act_b3 = src1->nb[3];
     if (vdt != src1->type) {
-        const size_t row = pg_row_size(vdt, K);
-        pg_quantize_src1_rows(p, src1, vdt, p->wdata);
+        const size_t row = act_row_bytes(dst, vdt, x8_tile != NULL);
+        pg_quantize_src1_rows(p, src1, vdt, p->wdata, row, x8_tile != NULL);
         act = p->wdata;
         act_row = row;
         act_b2 = row * (size_t)M;
@@ -100,10 +120,6 @@ void pg_forward_mul_mat(const pg_compute_params *p, pg_tensor *dst) {
     pg_vec_dot_fn gemv = batch_tile ? NULL : p->k->vec_dot_gemv[src0->type];
     const int group = p->k->gemv_group[src0->type];
     const int64_t M_tiled = !gemv ? M : group ? M - M % group : (M == 1 ? 0 : M);
-    /* weights repacked by 8 rows (a 2-D tensor's `repacked` copy) where the path reads them */
-    const pg_vec_dot_tile_fn x8_tile = src0->repacked && src0->ne[2] == 1 && src0->ne[3] == 1 && N % PG_TILE_ROWS == 0
-                                           ? p->k->vec_dot_tile_x8[src0->type] : NULL;
-    const size_t x8_group = src0->nb[1] * PG_TILE_ROWS;   /* bytes per group of 8 rows (same total size) */
     for (int64_t c = p->ith; c < n_chunks; c = atomic_fetch_add(chunk_next, 1)) {
         const int64_t batch = c / per_batch, in_batch = c % per_batch;
         const int64_t i12 = batch % ne12, i13 = batch / ne12;

@@ -112,7 +112,7 @@ void pg_forward_mul_mat_id(const pg_compute_params *p, pg_tensor *dst) {
     const layout l = plan(dst, (uintptr_t)p->wdata);
     atomic_llong *chunk_next = pg_threadpool_chunk_counter(p->tp);
 
-    if (l.act) pg_quantize_src1_rows(p, src1, vdt, l.act);
+    if (l.act) pg_quantize_src1_rows(p, src1, vdt, l.act, pg_row_size(vdt, src1->ne[0]), 0);
     if (p->ith == 0) {
         if (group_pairs(dst, &l, p->nth) != 0) {
             pg_compute_error(p, dst, PG_ERR_INDEX_RANGE);

@@ -89,7 +89,10 @@ void pg_forward_mul_mat(const pg_compute_params *p, pg_tensor *dst);
 size_t pg_mul_mat_work_size(const pg_tensor *dst, int n_threads);
 /* mul_mat's step 1, shared with mul_mat_id: every F32 row of src1 (i11 fastest, then i12, i13)
  * into q as the partner type vdt, rows split across threads; the caller barriers after */
-void pg_quantize_src1_rows(const pg_compute_params *p, const pg_tensor *src1, int vdt, char *q);
+/* src1's rows quantized to vdt, row_bytes apart (>= pg_row_size); x8_sums: each row followed by
+ * its blocks' sums as vec_dot_tile_x8 takes them (pg_x8_activation_sums) */
+void pg_quantize_src1_rows(const pg_compute_params *p, const pg_tensor *src1, int vdt, char *q, size_t row_bytes,
+                           int x8_sums);
 /* mul_mat_id.c: expert-selecting mul_mat (see the file) */
 void pg_forward_mul_mat_id(const pg_compute_params *p, pg_tensor *dst);
 size_t pg_mul_mat_id_work_size(const pg_tensor *dst, int n_threads);

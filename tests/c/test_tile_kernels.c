@@ -132,7 +132,14 @@ static void test_type(const pg_kernels *k, int type) {
                     float out[PG_TILE_COLS * OUT_STRIDE_FLOATS];
                     const size_t bs = OUT_STRIDE_FLOATS * sizeof(float);
                     for (int i = 0; i < PG_TILE_COLS * OUT_STRIDE_FLOATS; i++) out[i] = -12345.0f;
-                    x8(n, out, bs, packed, (wrow - ROW_PAD) * PG_TILE_ROWS, abuf, arow, PG_TILE_ROWS, nc);
+                    /* the x8 activation rows: the Q8_0 blocks, then 8 * each block's code sum */
+                    static uint8_t xact[PG_TILE_COLS * (MAX_N * 4 + ROW_PAD)];
+                    const size_t xrow = pg_x8_activation_row_bytes(n) + ROW_PAD;
+                    for (int c = 0; c < PG_TILE_COLS; c++) {
+                        memcpy(xact + c * xrow, a[c], pg_row_size(partner, n));
+                        pg_x8_activation_sums(xact + c * xrow, n);
+                    }
+                    x8(n, out, bs, packed, (wrow - ROW_PAD) * PG_TILE_ROWS, xact, xrow, PG_TILE_ROWS, nc);
                     int ok = 1;
                     for (int c = 0; c < PG_TILE_COLS; c++)
                         for (int i = 0; i < OUT_STRIDE_FLOATS; i++) {

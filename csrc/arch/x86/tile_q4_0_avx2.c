@@ -12,8 +12,10 @@
  *   - the codes' offset 8 comes off as 8 * (sum of the activation block), the same for all rows.
  * Rows past nr repeat row nr - 1 and their outputs are dropped. The same passes read weights
  * repacked by 8 rows (vec_dot_tile_x8: the transposed bytes and the 8 scales stored as the tile
- * builds them, one stream per group); rows past nr then hold whatever the group holds (the
- * repacked tensors have whole groups), their outputs dropped too. */
+ * builds them, one stream per group; rows past nr then hold whatever the group holds, their
+ * outputs dropped too), with activation rows that carry 8 * each block's sum (kernels.h). */
+#include <string.h>
+
 #include "arch/x86/tile_avx2.h"
 #include "kernels.h"
 #include "quants/blocks.h"
@@ -95,8 +97,15 @@ TILE_INLINE void q4_0_pass(int nb, float *s, size_t bs, int nr, const char *cons
         }
         for (int c = 0; c < NC; c++) {
             const block_q8_0 *yb = (const block_q8_0 *)(y + c * by) + ib;
-            const __m256i yq = _mm256_loadu_si256((const __m256i *)yb->qs);
-            const __m256i isum = _mm256_sub_epi32(Q4_0_BLOCK_SUMS(lo, hi, yb->qs), offset_8x_sum(yq));
+            __m256i offset;   /* 8 * (sum of the activation block) */
+            if (X8) {         /* made once per matmul, after the row's blocks */
+                int32_t eight_sum;
+                memcpy(&eight_sum, y + c * by + (size_t)nb * sizeof(block_q8_0) + (size_t)ib * sizeof(int32_t), 4);
+                offset = _mm256_set1_epi32(eight_sum);
+            } else {
+                offset = offset_8x_sum(_mm256_loadu_si256((const __m256i *)yb->qs));
+            }
+            const __m256i isum = _mm256_sub_epi32(Q4_0_BLOCK_SUMS(lo, hi, yb->qs), offset);
             const __m256 d = _mm256_mul_ps(xd, _mm256_set1_ps(_cvtsh_ss(yb->d)));
             acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), d, acc[c]);
         }
