@@ -478,7 +478,10 @@ static void one_query(const pg_compute_params *p, pg_tensor *dst, float scale, f
 #define FA_PREFETCH_MAX (192u << 10)
 
 void pg_flash_attn_prefetch(const pg_compute_params *p, const pg_tensor *dst) {
-    if (!one_query_shared(dst)) return;
+    /* ahead of its turn, every operand is allocated (the graph's plan) but maybe not computed:
+     * a mask made by the graph may hold anything yet (only the prefetched range depends on it) */
+    if (!one_query_shared(dst) || !dst->src[1]->data || !dst->src[2]->data || (dst->src[3] && !dst->src[3]->data))
+        return;
     const pg_tensor *kv[2] = {dst->src[1], dst->src[2]};
     int64_t first;
     const int64_t n_kv = live_keys(dst, &first);
