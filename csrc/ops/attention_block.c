@@ -35,7 +35,7 @@ typedef struct {
     size_t head_bytes, part_bytes, shared_bytes;
 } block_shape;
 
-static block_shape shape_of(const pg_tensor *dst, int n_threads) {
+static block_shape shape_of(const pg_tensor *dst) {
     const pg_tensor *q = dst->src[0], *k = dst->src[1], *v = dst->src[2];
     block_shape s;
     s.n_kv = k->ne[2];
@@ -57,7 +57,6 @@ static block_shape shape_of(const pg_tensor *dst, int n_threads) {
                    pg_round_up_line((size_t)(s.dk + s.dv) * sizeof(float)) +
                    pg_round_up_line((size_t)(s.n_pad > s.dk ? s.n_pad : s.dk) * sizeof(uint16_t));
     s.shared_bytes = (size_t)s.n_buf * s.head_bytes;
-    (void)n_threads;
     return s;
 }
 
@@ -67,12 +66,12 @@ static int shape_applies(const pg_tensor *dst, const pg_kernels *kern) {
     if (k->type != PG_TYPE_F16 || v->type != PG_TYPE_F16 || k->nb[0] != sizeof(uint16_t) || v->nb[0] != sizeof(uint16_t))
         return 0;
     if (k->ne[0] % 8 || v->ne[0] % KV_BLOCK || q->ne[1] % k->ne[1] || (mask && mask->ne[2] != 1)) return 0;
-    return shape_of(dst, 1).shared_bytes <= BLOCK_KV_MAX;
+    return shape_of(dst).shared_bytes <= BLOCK_KV_MAX;
 }
 
 size_t pg_attn_block_work_size(const pg_tensor *dst, int n_threads, const pg_kernels *kern) {
     if (!shape_applies(dst, kern)) return 0;
-    const block_shape s = shape_of(dst, n_threads);
+    const block_shape s = shape_of(dst);
     return pg_scratch_size(s.part_bytes, n_threads) + s.shared_bytes + PG_CACHE_LINE;
 }
 
@@ -212,7 +211,7 @@ static void attend_block(const pg_compute_params *p, pg_tensor *dst, const block
 
 void pg_attn_block(const pg_compute_params *p, pg_tensor *dst, float scale, float softcap) {
     const pg_tensor *q = dst->src[0], *k = dst->src[1];
-    const block_shape s = shape_of(dst, p->nth);
+    const block_shape s = shape_of(dst);
     char *part = pg_thread_scratch(p, s.part_bytes);
     block_scratch w;
     w.probs = (float *)part;
