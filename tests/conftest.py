@@ -39,6 +39,7 @@ def _platform_simd_paths():
     import pyggml
 
     available = set(pyggml.available_simd_paths())
+    before = pyggml.simd_path()   # the path PYGGML_SIMD chose (or the best): the tests' default
     params = []
     for name in pyggml._core.built_simd_paths():
         if name in available:
@@ -50,7 +51,7 @@ def _platform_simd_paths():
             except ValueError as e:
                 reason = str(e)
             params.append(pytest.param(name, id=name, marks=pytest.mark.skip(reason=f"SIMD path {name}: {reason}")))
-    pyggml.set_simd_path(pyggml._core.best_simd_path())
+    pyggml.set_simd_path(before)
     return params
 
 
