@@ -59,15 +59,22 @@ typedef struct {
      * (its "tiled" K-quant mul_mat; arch/x86/quants_avx2_q6k_batch.c); same contract as
      * vec_dot_tile but with that order. NULL: vec_dot_tile / vec_dot. */
     pg_vec_dot_tile_fn vec_dot_batch[PG_TYPE_COUNT];
-    /* vec_dot_tile's values from weights repacked by 8 rows (pg_repack_q4_0_x8; the tensor's
+    /* vec_dot_tile's values from weights repacked by 8 rows (pg_repack_x8; the tensor's
      * `repacked` copy): x = the group of rows 8g..8g+7, bx = bytes per group; NULL: the path reads
-     * the original rows. Q4_0 group layout, per block b (144 bytes at b * 144): the 8 rows' f16
-     * scales d[r] (16 bytes), then 4 vectors of 32 bytes, vector k holding code bytes 4k..4k+3 of
-     * row r at bytes 4r..4r+3 (low nibbles: elements 4k.., high: 16 + 4k..).
-     * Its activation rows (by bytes apart) are the Q8_0 blocks followed by one int32 per block,
-     * 8 * the sum of the block's 32 codes (the codes' offset 8 times the activations: made once
-     * per matmul, pg_x8_activation_sums, instead of once per tile and block). */
+     * the original rows. Group layouts, per block b (8 blocks' bytes at b * 8 * block size):
+     * Q4_0: the 8 rows' f16 scales d[r] (16 bytes), then 4 vectors of 32 bytes, vector k holding
+     *   code bytes 4k..4k+3 of row r at bytes 4r..4r+3 (low nibbles: elements 4k.., high: 16 + 4k..).
+     *   Its activation rows (by bytes apart) are the Q8_0 blocks followed by one int32 per block,
+     *   8 * the sum of the block's 32 codes (the codes' offset 8 times the activations: made once
+     *   per matmul, pg_x8_activation_sums, instead of once per tile and block).
+     * Q4_K: the super-block's 36 32-bit words interleaved, word w of row r at bytes 32w + 4r
+     *   (word 0 = d | dmin << 16, 1..3 the packed scales, 4..35 the codes); plain Q8_K rows. */
     pg_vec_dot_tile_fn vec_dot_tile_x8[PG_TYPE_COUNT];
+    /* vec_dot_gemv's values (per output, the single-row order) from a repacked group, tile-shaped
+     * as vec_dot_tile_x8: for the activation rows mul_mat sends to vec_dot_gemv. NULL where the
+     * type has no vec_dot_gemv (vec_dot_tile_x8 then serves every row) or the path no such kernel
+     * (mul_mat then reads the original rows for those). */
+    pg_vec_dot_tile_fn vec_dot_gemv_x8[PG_TYPE_COUNT];
     /* single-row products (mul_mat with one activation row, attention of one query):
      * llama.cpp's ggml computes these with its vec_dot (four 8-lane accumulators) where a batch
      * goes through its GEMM (one accumulator), so F32/F16 need their own order to match it bit

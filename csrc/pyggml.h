@@ -116,7 +116,7 @@ typedef struct pg_tensor {
     size_t view_offs;                  /* byte offset into view_src->data */
     void *data;                        /* NULL until allocated */
     char name[PG_MAX_NAME];
-    /* a copy of data laid out for the paths' repacked mul_mat kernels (pg_repack_q4_0_x8), or
+    /* a copy of data laid out for the paths' repacked mul_mat kernels (pg_repack_x8), or
      * NULL; data stays valid (other ops and paths read it) */
     const void *repacked;
 } pg_tensor;
@@ -138,10 +138,12 @@ const char *pg_type_name(int type);
 bool pg_type_is_known(int type);
 size_t pg_row_size(int type, int64_t ne0);
 size_t pg_nbytes(const pg_tensor *t);
-/* Q4_0 weight rows (n_rows % 8 == 0, k % 32 == 0, row_bytes apart) repacked in groups of 8 rows
- * (csrc/quants/repack.c: the layout of kernels.h's vec_dot_tile_x8), n_rows * (k / 32) * 18
- * bytes into dst; returns 0, or -1 if the shape does not allow it. */
-int pg_repack_q4_0_x8(const void *src, size_t row_bytes, void *dst, int64_t n_rows, int64_t k);
+/* Weight rows of a type pg_repack_x8_supported (Q4_0, Q4_K; n_rows % 8 == 0, k a multiple of the
+ * block size, row_bytes apart) repacked in groups of 8 rows (csrc/quants/repack.c: the layouts
+ * of kernels.h's vec_dot_tile_x8), the same n_rows * row size bytes into dst; returns 0, or -1 if
+ * the type or shape does not allow it. */
+int pg_repack_x8(int type, const void *src, size_t row_bytes, void *dst, int64_t n_rows, int64_t k);
+bool pg_repack_x8_supported(int type);
 /* An activation row for vec_dot_tile_x8[Q4_0]: after its k / 32 Q8_0 blocks (at row), the
  * blocks' int32 8 * (sum of codes); returns the row's bytes (pg_x8_activation_row_bytes). */
 size_t pg_x8_activation_row_bytes(int64_t k);

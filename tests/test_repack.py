@@ -1,8 +1,9 @@
-"""Q4_0 weights repacked by 8 rows at load (WeightStore.repack, csrc/quants/repack.c): the x86
-paths' mul_mat reads the copies with the same arithmetic, so a model's logits are bit-identical
-with and without them, on the path that reads them and after switching to one that does not
-(which reads the file's rows again); a path without the kernels gets no copies. The kernels'
-bit-exactness against vec_dot is tests/c/test_tile_kernels.c."""
+"""Q4_0 and Q4_K weights repacked by 8 rows at load (WeightStore.repack, csrc/quants/repack.c): the
+x86 paths' mul_mat reads the copies with the same arithmetic (prompt tiles and, for Q4_K, the
+single-row GEMV order too), so a model's logits are bit-identical with and without them, on the
+path that reads them and after switching to one that does not (which reads the file's rows
+again); a path without the kernels gets no copies. The kernels' bit-exactness against vec_dot /
+vec_dot_gemv is tests/c/test_tile_kernels.c."""
 from __future__ import annotations
 
 import numpy as np
@@ -34,18 +35,23 @@ def _same_bits(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
     return all(np.array_equal(x.view(np.uint32), y.view(np.uint32)) for x, y in zip(a, b))
 
 
-def test_repacked_weights_give_the_same_logits(model_path, simd_path):
-    path = model_path("smollm2-135m-q4_0")
+MODELS = {"smollm2-135m-q4_0": GGMLType.Q4_0, "gemma3-270m-q4_k_m": GGMLType.Q4_K}
+
+
+@pytest.mark.parametrize("model", list(MODELS))
+def test_repacked_weights_give_the_same_logits(model_path, simd_path, model):
+    path = model_path(model)
+    wtype = MODELS[model]
     pyggml.set_simd_path(simd_path)
     plain = ModelRunner(path, n_ctx=128, n_threads=2, repack=False)
     packed = ModelRunner(path, n_ctx=128, n_threads=2)
     try:
-        reads = _core.active_path_reads_repacked(int(GGMLType.Q4_0))
+        reads = _core.active_path_reads_repacked(int(wtype))
         assert reads == (simd_path in ("avx2", "avx512"))
-        n_q4_0 = sum(info.nbytes for info in packed.reader.tensors
-                     if info.type == GGMLType.Q4_0 and len(info.ne) == 2 and info.ne[1] % 8 == 0)
-        assert n_q4_0 > 0
-        assert packed.repacked_bytes == (n_q4_0 if reads else 0)
+        n_packable = sum(info.nbytes for info in packed.reader.tensors
+                         if info.type == wtype and len(info.ne) == 2 and info.ne[1] % 8 == 0)
+        assert n_packable > 0
+        assert packed.repacked_bytes == (n_packable if reads else 0)
         assert plain.repacked_bytes == 0
         assert _same_bits(_logits(plain), _logits(packed))
     finally:
@@ -53,10 +59,11 @@ def test_repacked_weights_give_the_same_logits(model_path, simd_path):
         packed.close()
 
 
-def test_a_path_without_the_kernels_reads_the_files_rows(model_path):
-    if not _core.active_path_reads_repacked(int(GGMLType.Q4_0)):
-        pytest.skip(f"SIMD path {pyggml.simd_path()} reads no repacked Q4_0 (x86 avx2/avx512 only)")
-    path = model_path("smollm2-135m-q4_0")
+@pytest.mark.parametrize("model", list(MODELS))
+def test_a_path_without_the_kernels_reads_the_files_rows(model_path, model):
+    if not _core.active_path_reads_repacked(int(MODELS[model])):
+        pytest.skip(f"SIMD path {pyggml.simd_path()} reads no repacked {MODELS[model].name} (x86 avx2/avx512 only)")
+    path = model_path(model)
     packed = ModelRunner(path, n_ctx=128, n_threads=2)   # repacked, its file pages released
     try:
         assert packed.repacked_bytes > 0
@@ -71,15 +78,25 @@ def test_a_path_without_the_kernels_reads_the_files_rows(model_path):
         packed.close()
 
 
-@pytest.mark.parametrize("n_rows, k", [(7, 64), (16, 48), (0, 32), (8, 0)])
-def test_repack_refuses_shapes_it_cannot_group(n_rows, k):
-    src = np.zeros(max(1, n_rows) * max(1, k // 32) * 18 + 64, np.uint8)
+@pytest.mark.parametrize("wtype, n_rows, k", [(GGMLType.Q4_0, 7, 64), (GGMLType.Q4_0, 16, 48),
+                                             (GGMLType.Q4_0, 0, 32), (GGMLType.Q4_0, 8, 0),
+                                             (GGMLType.Q4_K, 8, 128), (GGMLType.Q4_K, 12, 256)])
+def test_repack_refuses_shapes_it_cannot_group(wtype, n_rows, k):
+    row = max(1, k // 32) * 18 if wtype == GGMLType.Q4_0 else max(1, k // 256) * 144
+    src = np.zeros(max(1, n_rows) * row + 64, np.uint8)
     dst = np.zeros(src.size, np.uint8)
     with pytest.raises(ValueError, match="repack"):
-        _core.repack_q4_0_x8(src.ctypes.data, max(1, k // 32) * 18, dst, n_rows, k)
+        _core.repack_x8(int(wtype), src.ctypes.data, row, dst, n_rows, k)
 
 
 def test_repack_refuses_a_short_destination():
     src = np.zeros(8 * 2 * 18, np.uint8)
     with pytest.raises(ValueError, match="bytes for 8 rows"):
-        _core.repack_q4_0_x8(src.ctypes.data, 2 * 18, np.zeros(10, np.uint8), 8, 64)
+        _core.repack_x8(int(GGMLType.Q4_0), src.ctypes.data, 2 * 18, np.zeros(10, np.uint8), 8, 64)
+
+
+@pytest.mark.parametrize("wtype", [GGMLType.Q8_0, GGMLType.Q6_K, GGMLType.F32])
+def test_repack_refuses_types_without_a_layout(wtype):
+    src = np.zeros(8 * 1024, np.uint8)
+    with pytest.raises(ValueError, match="no repacked layout"):
+        _core.repack_x8(int(wtype), src.ctypes.data, 1024, np.zeros(src.size, np.uint8), 8, 256)

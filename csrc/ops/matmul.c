@@ -18,7 +18,8 @@
  * Where a path has vec_dot_batch for the type, matrices of >= PG_BATCH_MIN_ROWS activation rows
  * go through it instead, every row (llama.cpp's "tiled" order for such batches, Q6_K).
  * Where src0 has a repacked copy (whole groups of 8 rows) and the path a vec_dot_tile_x8 for the
- * type, the tiles read that copy: the same values, one stream per group of rows. */
+ * type, the tiles read that copy: the same values, one stream per group of rows; so do the GEMV
+ * rows where the path has a vec_dot_gemv_x8 for it (else they read the original rows). */
 #include "threadpool.h"
 
 #define PG_MM_ROWS 16
@@ -33,10 +34,13 @@ static pg_vec_dot_tile_fn x8_tile_of(const pg_kernels *k, const pg_tensor *dst) 
     return k->vec_dot_tile_x8[src0->type];
 }
 
+/* whether the type's x8 kernels take activation rows carrying block sums (kernels.h: Q4_0) */
+static int x8_takes_sums(int type) { return type == PG_TYPE_Q4_0; }
+
 /* bytes of one activation row as the weight's partner type (with the x8 tile's block sums) */
 static size_t act_row_bytes(const pg_tensor *dst, int vdt, int x8) {
     const int64_t K = dst->src[1]->ne[0];
-    return x8 ? pg_x8_activation_row_bytes(K) : pg_row_size(vdt, K);
+    return x8 && x8_takes_sums(dst->src[0]->type) ? pg_x8_activation_row_bytes(K) : pg_row_size(vdt, K);
 }
 
 static size_t quantized_src1_bytes(const pg_tensor *dst, const pg_kernels *k) {
@@ -85,7 +89,7 @@ void pg_forward_mul_mat(const pg_compute_params *p, pg_tensor *dst) {
     size_t act_row = src1->nb[1], act_b2 = src1->nb[2], act_b3 = src1->nb[3];
     if (vdt != src1->type) {
         const size_t row = act_row_bytes(dst, vdt, x8_tile != NULL);
-        pg_quantize_src1_rows(p, src1, vdt, p->wdata, row, x8_tile != NULL);
+        pg_quantize_src1_rows(p, src1, vdt, p->wdata, row, x8_tile && x8_takes_sums(src0->type));
         act = p->wdata;
         act_row = row;
         act_b2 = row * (size_t)M;
@@ -120,6 +124,7 @@ void pg_forward_mul_mat(const pg_compute_params *p, pg_tensor *dst) {
     pg_vec_dot_fn gemv = batch_tile ? NULL : p->k->vec_dot_gemv[src0->type];
     const int group = p->k->gemv_group[src0->type];
     const int64_t M_tiled = !gemv ? M : group ? M - M % group : (M == 1 ? 0 : M);
+    const pg_vec_dot_tile_fn gemv_x8 = gemv && x8_tile ? p->k->vec_dot_gemv_x8[src0->type] : NULL;
     for (int64_t c = p->ith; c < n_chunks; c = atomic_fetch_add(chunk_next, 1)) {
         const int64_t batch = c / per_batch, in_batch = c % per_batch;
         const int64_t i12 = batch % ne12, i13 = batch / ne12;
@@ -133,9 +138,19 @@ void pg_forward_mul_mat(const pg_compute_params *p, pg_tensor *dst) {
         const char *w = (const char *)src0->data + (i12 / r2) * src0->nb[2] + (i13 / r3) * src0->nb[3];
         const char *a = act + i12 * act_b2 + i13 * act_b3;
         char *d = (char *)dst->data + i12 * dst->nb[2] + i13 * dst->nb[3];
-        for (int64_t ic = ic0 > M_tiled ? ic0 : M_tiled; ic < ic1; ic++) {
-            float *out = (float *)(d + ic * dst->nb[1]);
-            for (int64_t ir = ir0; ir < ir1; ir++) gemv((int)K, out + ir, w + ir * src0->nb[1], a + ic * act_row);
+        if (gemv_x8) {
+            for (int64_t ic = ic0 > M_tiled ? ic0 : M_tiled; ic < ic1; ic += PG_TILE_COLS) {
+                const int nc = (int)(ic1 - ic < PG_TILE_COLS ? ic1 - ic : PG_TILE_COLS);
+                float *out = (float *)(d + ic * dst->nb[1]);
+                for (int64_t ir = ir0; ir < ir1; ir += PG_TILE_ROWS)
+                    gemv_x8((int)K, out + ir, dst->nb[1], (const char *)src0->repacked + ir / PG_TILE_ROWS * x8_group, x8_group,
+                            a + ic * act_row, act_row, (int)(ir1 - ir < PG_TILE_ROWS ? ir1 - ir : PG_TILE_ROWS), nc);
+            }
+        } else {
+            for (int64_t ic = ic0 > M_tiled ? ic0 : M_tiled; ic < ic1; ic++) {
+                float *out = (float *)(d + ic * dst->nb[1]);
+                for (int64_t ir = ir0; ir < ir1; ir++) gemv((int)K, out + ir, w + ir * src0->nb[1], a + ic * act_row);
+            }
         }
         const int64_t ic_end = ic1 < M_tiled ? ic1 : M_tiled;
         for (int64_t ic = ic0; ic < ic_end; ic += PG_TILE_COLS) {

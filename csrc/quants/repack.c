@@ -1,7 +1,8 @@
-/* Weights repacked for the paths' vec_dot_tile_x8 kernels (layout: csrc/kernels.h): one
- * sequential stream per group of 8 rows, each block's codes already in the transposed order
- * the 8-row tiles build on the fly (arch/x86/tile_q4_0_avx2.c), and the 8 scales side by side;
- * and the activation rows those kernels take (Q8_0 blocks, then 8 * each block's code sum). */
+/* Weights repacked for the paths' x8 kernels (vec_dot_tile_x8 / vec_dot_gemv_x8, layouts in
+ * csrc/kernels.h): one sequential stream per group of 8 rows, each block already in the
+ * transposed order the 8-row tiles would build on the fly (arch/x86/tile_q4_0_avx2.c,
+ * tile_k_avx2.c); and the activation rows the Q4_0 kernels take (Q8_0 blocks, then 8 * each
+ * block's code sum). */
 #include <string.h>
 
 #include "pyggml.h"
@@ -9,11 +10,9 @@
 
 #define GROUP 8
 
-int pg_repack_q4_0_x8(const void *src, size_t row_bytes, void *dst, int64_t n_rows, int64_t k) {
-    if (n_rows <= 0 || n_rows % GROUP || k <= 0 || k % QK4_0 || row_bytes < (size_t)(k / QK4_0) * sizeof(block_q4_0))
-        return -1;
-    const int64_t nb = k / QK4_0;
-    uint8_t *out = dst;
+/* Q4_0: per block, the 8 f16 scales (16 bytes), then 4 vectors of 32 bytes, vector k holding
+ * code bytes 4k..4k+3 of row r at bytes 4r..4r+3 */
+static void repack_q4_0(const void *src, size_t row_bytes, uint8_t *out, int64_t n_rows, int64_t nb) {
     for (int64_t g = 0; g < n_rows / GROUP; g++)
         for (int64_t b = 0; b < nb; b++) {
             const block_q4_0 *x[GROUP];
@@ -23,8 +22,33 @@ int pg_repack_q4_0_x8(const void *src, size_t row_bytes, void *dst, int64_t n_ro
                 for (int r = 0; r < GROUP; r++) memcpy(out + 16 + 32 * kk + 4 * r, x[r]->qs + 4 * kk, 4);
             out += 16 + 4 * 32;
         }
+}
+
+/* Q4_K: per super-block, its 36 32-bit words interleaved: word w of row r at bytes 32w + 4r
+ * (word 0 = d | dmin << 16, words 1..3 the packed scales, 4..35 the code bytes) */
+static void repack_q4_K(const void *src, size_t row_bytes, uint8_t *out, int64_t n_rows, int64_t nb) {
+    enum { WORDS = sizeof(block_q4_K) / 4 };
+    for (int64_t g = 0; g < n_rows / GROUP; g++)
+        for (int64_t b = 0; b < nb; b++) {
+            for (int r = 0; r < GROUP; r++) {
+                const uint8_t *x = (const uint8_t *)src + (size_t)(g * GROUP + r) * row_bytes + (size_t)b * sizeof(block_q4_K);
+                for (int w = 0; w < WORDS; w++) memcpy(out + 32 * w + 4 * r, x + 4 * w, 4);
+            }
+            out += GROUP * sizeof(block_q4_K);
+        }
+}
+
+int pg_repack_x8(int type, const void *src, size_t row_bytes, void *dst, int64_t n_rows, int64_t k) {
+    if (!pg_repack_x8_supported(type) || n_rows <= 0 || n_rows % GROUP || k <= 0 || k % pg_blck_size(type) ||
+        row_bytes < pg_row_size(type, k))
+        return -1;
+    const int64_t nb = k / pg_blck_size(type);
+    if (type == PG_TYPE_Q4_0) repack_q4_0(src, row_bytes, dst, n_rows, nb);
+    else repack_q4_K(src, row_bytes, dst, n_rows, nb);
     return 0;
 }
+
+bool pg_repack_x8_supported(int type) { return type == PG_TYPE_Q4_0 || type == PG_TYPE_Q4_K; }
 
 size_t pg_x8_activation_row_bytes(int64_t k) {
     return (size_t)(k / QK8_0) * (sizeof(block_q8_0) + sizeof(int32_t));

@@ -31,7 +31,8 @@ cdef extern from "pyggml.h":
     bint pg_type_is_known(int type) nogil
     size_t pg_row_size(int type, int64_t ne0) nogil
     size_t pg_nbytes(const pg_tensor *t) nogil
-    int pg_repack_q4_0_x8(const void *src, size_t row_bytes, void *dst, int64_t n_rows, int64_t k) nogil
+    int pg_repack_x8(int type, const void *src, size_t row_bytes, void *dst, int64_t n_rows, int64_t k) nogil
+    bint pg_repack_x8_supported(int type) nogil
     bint pg_is_contiguous(const pg_tensor *t) nogil
 
     ctypedef struct pg_threadpool:
@@ -75,6 +76,7 @@ cdef extern from "kernels.h":
         pg_vec_dot_tile_fn vec_dot_tile[40]
         pg_vec_dot_tile_fn vec_dot_batch[40]
         pg_vec_dot_tile_fn vec_dot_tile_x8[40]
+        pg_vec_dot_tile_fn vec_dot_gemv_x8[40]
         pg_vec_dot_fn vec_dot_gemv[40]
         uint8_t gemv_group[40]
         pg_from_float_fn from_float[40]

@@ -88,7 +88,7 @@ cdef class CTensor:
 
     def set_repacked(self, buffer):
         """Point mul_mat's repacked kernels at `buffer` (a uint8 numpy array filled by
-        repack_q4_0_x8 from this tensor's data), kept alive with the tensor; None: no copy."""
+        repack_x8 from this tensor's data), kept alive with the tensor; None: no copy."""
         self.t.repacked = NULL if buffer is None else <const void *><size_t>buffer.ctypes.data
         self.repacked_keepalive = buffer
 
@@ -119,15 +119,18 @@ def active_path_reads_repacked(int type):
     return pg_active_kernels != NULL and pg_active_kernels.vec_dot_tile_x8[type] != NULL
 
 
-def repack_q4_0_x8(size_t src, size_t row_bytes, uint8_t[::1] dst, int64_t n_rows, int64_t k):
-    """Q4_0 rows at src (row_bytes apart) into dst repacked by 8 rows (csrc/quants/repack.c)."""
+def repack_x8(int type, size_t src, size_t row_bytes, uint8_t[::1] dst, int64_t n_rows, int64_t k):
+    """Rows of a repackable type (Q4_0, Q4_K) at src, row_bytes apart, into dst repacked by 8 rows
+    (csrc/quants/repack.c)."""
     cdef int rc
-    if <size_t>dst.shape[0] < <size_t>(n_rows * (k // 32) * 18):
-        raise ValueError(f"repack_q4_0_x8: {dst.shape[0]} bytes for {n_rows} rows of {k}")
+    if not pg_repack_x8_supported(type):
+        raise ValueError(f"repack_x8: type {type} has no repacked layout")
+    if k < 0 or n_rows < 0 or <size_t>dst.shape[0] < <size_t>n_rows * pg_row_size(type, k):
+        raise ValueError(f"repack_x8: {dst.shape[0]} bytes for {n_rows} rows of {k}")
     with nogil:
-        rc = pg_repack_q4_0_x8(<const void *>src, row_bytes, &dst[0], n_rows, k)
+        rc = pg_repack_x8(type, <const void *>src, row_bytes, &dst[0], n_rows, k)
     if rc:
-        raise ValueError(f"repack_q4_0_x8: {n_rows} rows of {k} elements cannot be repacked by 8")
+        raise ValueError(f"repack_x8: {n_rows} rows of {k} elements cannot be repacked by 8")
 
 
 def new_tensor(CContext ctx, int type, ne, nb, bint alloc):

@@ -29,25 +29,27 @@ class WeightStore:
         self._layers: dict[int, dict[str, Tensor]] = {}
 
     def repack(self, n_threads: int = 1) -> int:
-        """Give every 2-D Q4_0 weight (whole groups of 8 rows) a copy repacked by 8 rows, which
-        the x86 paths' mul_mat streams as one run per group (csrc/quants/repack.c; the same
-        values), if the active SIMD path reads such copies; the file's pages behind each copy
-        are released (other readers, e.g. get_rows or a path without the kernels, fault them
-        back in). Tensors are repacked n_threads at a time (the C loop runs without the GIL).
-        Returns the bytes repacked."""
+        """Give every 2-D weight of a repackable type (Q4_0, Q4_K; whole groups of 8 rows) a copy
+        repacked by 8 rows, which the x86 paths' mul_mat streams as one run per group
+        (csrc/quants/repack.c; the same values), where the active SIMD path reads such copies of
+        that type; the file's pages behind each copy are released (other readers, e.g. get_rows
+        or a path without the kernels, fault them back in). Tensors are repacked n_threads at a
+        time (the C loop runs without the GIL). Returns the bytes repacked."""
         from concurrent.futures import ThreadPoolExecutor
 
         from . import _core
 
-        if not _core.active_path_reads_repacked(int(GGMLType.Q4_0)):
-            return 0    # the copies would go unread, the file's pages read again: twice the memory
+        # a type the path does not read repacked keeps its rows: copies would go unread, the
+        # file's pages read again (twice the memory)
+        types = {t for t in (GGMLType.Q4_0, GGMLType.Q4_K) if _core.active_path_reads_repacked(int(t))}
         todo = [info for info in self.reader.tensors
-                if info.type == GGMLType.Q4_0 and len(info.ne) == 2 and info.ne[1] % 8 == 0 and info.ne[0] % 32 == 0]
+                if info.type in types and len(info.ne) == 2 and info.ne[1] % 8 == 0
+                and info.ne[0] % traits(info.type).block_size == 0]
 
         def one(info) -> int:
             t = self._tensors[info.name]
             packed = np.empty(info.nbytes, np.uint8)
-            _core.repack_q4_0_x8(t.data, t.nb[1], packed, info.ne[1], info.ne[0])
+            _core.repack_x8(int(info.type), t.data, t.nb[1], packed, info.ne[1], info.ne[0])
             t._c.set_repacked(packed)
             self.reader.release_pages(info)
             return info.nbytes

@@ -6,7 +6,8 @@
  * kernels for the types of the real models, or the comparison would prove nothing.
  * Batch kernels (vec_dot_batch, llama.cpp's order for batches of 8+ rows; Q6_K) are held to
  * that order written out below from the block layout, for the same shapes. Tiles over weights
- * repacked by 8 rows (vec_dot_tile_x8, pg_repack_q4_0_x8) must give vec_dot's values too. */
+ * repacked by 8 rows (vec_dot_tile_x8, pg_repack_x8) must give vec_dot's values too, and the GEMV
+ * kernels over them (vec_dot_gemv_x8) vec_dot_gemv's. */
 #include <stdlib.h>
 
 #include "harness.h"
@@ -122,34 +123,46 @@ static void test_type(const pg_kernels *k, int type) {
                     k->vec_dot[type](n, &want[c][r], w[r], a[c]);
                     if (batch) want_batch[c][r] = batch_order(type)(n, w[r], a[c]);
                 }
-            /* weights repacked by 8 rows (vec_dot_tile_x8): the same values from the repacked copy */
+            /* weights repacked by 8 rows (vec_dot_tile_x8, vec_dot_gemv_x8): the values of vec_dot and
+             * vec_dot_gemv from the repacked copy */
             const pg_vec_dot_tile_fn x8 = k->vec_dot_tile_x8[type];
             if (x8) {
                 static uint8_t packed[PG_TILE_ROWS * (MAX_N * 4 + ROW_PAD)];
-                check(pg_repack_q4_0_x8(wbuf, wrow, packed, PG_TILE_ROWS, n) == 0, "%s repack %s n=%d failed", k->path,
+                check(pg_repack_x8(type, wbuf, wrow, packed, PG_TILE_ROWS, n) == 0, "%s repack %s n=%d failed", k->path,
                       traits(type)->name, n);
-                for (int nc = 1; nc <= PG_TILE_COLS; nc++) {
-                    float out[PG_TILE_COLS * OUT_STRIDE_FLOATS];
-                    const size_t bs = OUT_STRIDE_FLOATS * sizeof(float);
-                    for (int i = 0; i < PG_TILE_COLS * OUT_STRIDE_FLOATS; i++) out[i] = -12345.0f;
-                    /* the x8 activation rows: the Q8_0 blocks, then 8 * each block's code sum */
-                    static uint8_t xact[PG_TILE_COLS * (MAX_N * 4 + ROW_PAD)];
-                    const size_t xrow = pg_x8_activation_row_bytes(n) + ROW_PAD;
-                    for (int c = 0; c < PG_TILE_COLS; c++) {
-                        memcpy(xact + c * xrow, a[c], pg_row_size(partner, n));
-                        pg_x8_activation_sums(xact + c * xrow, n);
-                    }
-                    x8(n, out, bs, packed, (wrow - ROW_PAD) * PG_TILE_ROWS, xact, xrow, PG_TILE_ROWS, nc);
-                    int ok = 1;
-                    for (int c = 0; c < PG_TILE_COLS; c++)
-                        for (int i = 0; i < OUT_STRIDE_FLOATS; i++) {
-                            const float got = out[c * OUT_STRIDE_FLOATS + i];
-                            ok &= c < nc && i < PG_TILE_ROWS ? same_float(got, want[c][i]) : got == -12345.0f;
-                        }
-                    check(ok, "%s tile_x8 %s n=%d 8x%d %s: differs from vec_dot (or wrote outside)", k->path,
-                          traits(type)->name, n, nc, kind == DATA_RAW ? "raw codes" : "quantized");
-                    worst_ok &= ok;
+                /* Q4_0's x8 activation rows: the Q8_0 blocks, then 8 * each block's code sum */
+                const int sums = type == PG_TYPE_Q4_0;
+                static uint8_t xact[PG_TILE_COLS * (MAX_N * 4 + ROW_PAD)];
+                const size_t xrow = (sums ? pg_x8_activation_row_bytes(n) : pg_row_size(partner, n)) + ROW_PAD;
+                for (int c = 0; c < PG_TILE_COLS; c++) {
+                    memcpy(xact + c * xrow, a[c], pg_row_size(partner, n));
+                    if (sums) pg_x8_activation_sums(xact + c * xrow, n);
                 }
+                float want_gemv[PG_TILE_COLS][PG_TILE_ROWS];
+                const pg_vec_dot_fn gemv = k->vec_dot_gemv[type] ? k->vec_dot_gemv[type] : k->vec_dot[type];
+                for (int c = 0; c < PG_TILE_COLS; c++)
+                    for (int r = 0; r < PG_TILE_ROWS; r++) gemv(n, &want_gemv[c][r], w[r], a[c]);
+                check(!k->vec_dot_gemv[type] || k->vec_dot_gemv_x8[type], "%s has vec_dot_gemv and vec_dot_tile_x8 for %s "
+                      "but no vec_dot_gemv_x8", k->path, traits(type)->name);
+                for (int is_gemv = 0; is_gemv <= (k->vec_dot_gemv_x8[type] != NULL); is_gemv++)
+                    for (int nc = 1; nc <= PG_TILE_COLS; nc++) {
+                        float out[PG_TILE_COLS * OUT_STRIDE_FLOATS];
+                        const size_t bs = OUT_STRIDE_FLOATS * sizeof(float);
+                        for (int i = 0; i < PG_TILE_COLS * OUT_STRIDE_FLOATS; i++) out[i] = -12345.0f;
+                        (is_gemv ? k->vec_dot_gemv_x8[type] : x8)(n, out, bs, packed, (wrow - ROW_PAD) * PG_TILE_ROWS, xact,
+                                                                  xrow, PG_TILE_ROWS, nc);
+                        int ok = 1;
+                        for (int c = 0; c < PG_TILE_COLS; c++)
+                            for (int i = 0; i < OUT_STRIDE_FLOATS; i++) {
+                                const float got = out[c * OUT_STRIDE_FLOATS + i];
+                                ok &= c < nc && i < PG_TILE_ROWS ? same_float(got, is_gemv ? want_gemv[c][i] : want[c][i])
+                                                                 : got == -12345.0f;
+                            }
+                        check(ok, "%s %s %s n=%d 8x%d %s: differs from %s (or wrote outside)", k->path,
+                              is_gemv ? "gemv_x8" : "tile_x8", traits(type)->name, n, nc,
+                              kind == DATA_RAW ? "raw codes" : "quantized", is_gemv ? "vec_dot_gemv" : "vec_dot");
+                        worst_ok &= ok;
+                    }
             }
             for (int nr = 1; nr <= PG_TILE_ROWS; nr++) {
                 for (int nc = 1; nc <= PG_TILE_COLS; nc++) {
@@ -181,7 +194,7 @@ static void test_type(const pg_kernels *k, int type) {
     }
     printf("  %-6s tile %-5s %s%s%s: %s\n", k->path, traits(type)->name,
            k->vec_dot_tile[type] ? "own kernel" : "vec_dot loop", k->vec_dot_batch[type] ? " + batch order" : "",
-           k->vec_dot_tile_x8[type] ? " + repacked by 8" : "",
+           k->vec_dot_tile_x8[type] ? (k->vec_dot_gemv_x8[type] ? " + repacked by 8 (tile, gemv)" : " + repacked by 8") : "",
            worst_ok ? "bit-identical" : "DIFFERS");
 }
 

@@ -63,9 +63,19 @@ typedef struct {
     __m256i min_bytes[2];    /* mins, the same way */
 } q4_K_header8;
 
-static inline void q4_K_header(const char *const xr[ROWS], size_t off, q4_K_header8 *h) {
+/* 4 consecutive words of 8 rows (vector k lane r = word w + k of row r): transposed from the
+ * rows xr at word w of a super-block at byte off, or (X8) loaded from the repacked group block xg */
+TILE_INLINE void q4_K_words(const char *const xr[ROWS], size_t off, const char *xg, int w, __m256i out[4],
+                            const int X8) {
+    if (X8)
+        for (int k = 0; k < 4; k++) out[k] = _mm256_loadu_si256((const __m256i *)(xg + 32 * (w + k)));
+    else
+        transpose_16x8(xr, off + 4 * (size_t)w, out);
+}
+
+TILE_INLINE void q4_K_header(const char *const xr[ROWS], size_t off, const char *xg, q4_K_header8 *h, const int X8) {
     __m256i w[4];   /* w[0] = d | dmin << 16; w[1..3] = the 12 packed scale bytes */
-    transpose_16x8(xr, off, w);
+    q4_K_words(xr, off, xg, 0, w, X8);
     const __m256i lo16 = _mm256_and_si256(w[0], _mm256_set1_epi32(0xffff));
     const __m256i f16 = _mm256_permute4x64_epi64(_mm256_packus_epi32(lo16, _mm256_srli_epi32(w[0], 16)), 0xd8);
     h->d = _mm256_cvtph_ps(_mm256_castsi256_si128(f16));
@@ -89,16 +99,25 @@ static inline __m256i lane_bytes_i16(__m256i v, int a, int b) {
     return _mm256_shuffle_epi8(v, _mm256_broadcastsi128_si256(pat));
 }
 
-/* One pass over NC activation rows: xr[r] the 8 weight rows, acc[c] lane r = output (r, c). */
+#define Q4_K_X8_PREFETCH_BYTES 2048   /* one repacked stream (a lone activation row): this far ahead into L2 */
+
+/* One pass over NC activation rows, acc[c] lane r = output (r, c): the 8 weight rows are xr[r],
+ * or with X8 the repacked group xg (the same words, already transposed). GEMV: each output in
+ * vec_dot_gemv's order (one FMA pair per super-block over its whole integer sums) instead of
+ * vec_dot's (one per 64-element chunk). */
 TILE_INLINE void q4_K_pass(int nb, float *s, size_t bs, int nr, const char *const xr[ROWS], const char *y, size_t by,
-                           const int NC) {
+                           const int NC, const int X8, const char *xg, const int GEMV) {
     const __m256i mask4 = _mm256_set1_epi8(0x0f);
     __m256 acc[PG_TILE_COLS], acc_min[PG_TILE_COLS];
     for (int c = 0; c < NC; c++) acc[c] = acc_min[c] = _mm256_setzero_ps();
     for (int ib = 0; ib < nb; ib++) {
         const size_t xoff = (size_t)ib * sizeof(block_q4_K);
+        const char *xb = xg + ROWS * xoff;   /* the repacked super-blocks (X8) */
+        if (X8 && NC == 1)
+            for (int b = 0; b < ROWS * (int)sizeof(block_q4_K); b += 64)
+                _mm_prefetch(xb + Q4_K_X8_PREFETCH_BYTES + b, _MM_HINT_T1);
         q4_K_header8 h;
-        q4_K_header(xr, xoff, &h);
+        q4_K_header(xr, xoff, xb, &h, X8);
         const block_q8_K *yb[PG_TILE_COLS];
         for (int c = 0; c < NC; c++) yb[c] = (const block_q8_K *)(y + c * by) + ib;
         /* integer part: isum[ch][c] lane r = scale-weighted code x activation sum of chunk ch */
@@ -113,7 +132,8 @@ TILE_INLINE void q4_K_pass(int nb, float *s, size_t bs, int nr, const char *cons
 #pragma GCC unroll 2
             for (int half = 0; half < 2; half++) {
                 __m256i bytes[4], lo[4], hi[4];
-                transpose_16x8(xr, xoff + offsetof(block_q4_K, qs) + 32 * ch + 16 * half, bytes);
+                /* code bytes 32ch + 16half.. are words 4 + 8ch + 4half.. of the super-block */
+                q4_K_words(xr, xoff, xb, 4 + 8 * ch + 4 * half, bytes, X8);
                 for (int k = 0; k < 4; k++) {
                     lo[k] = _mm256_and_si256(bytes[k], mask4);
                     hi[k] = _mm256_and_si256(_mm256_srli_epi16(bytes[k], 4), mask4);
@@ -136,7 +156,7 @@ TILE_INLINE void q4_K_pass(int nb, float *s, size_t bs, int nr, const char *cons
                 }
             }
         }
-        /* float part, per output in vec_dot's order: chunk by chunk */
+        /* float part, per output in the chosen order */
         __m256i mins[4];
         for (int ch = 0; ch < 4; ch++)
             mins[ch] = lane_bytes_i16(h.min_bytes[ch / 2], 2 * (ch % 2), 2 * (ch % 2) + 1);
@@ -147,10 +167,20 @@ TILE_INLINE void q4_K_pass(int nb, float *s, size_t bs, int nr, const char *cons
             _mm_storeu_si128((__m128i *)group_sums, _mm_hadd_epi16(bsums_lo, bsums_hi));
             const __m256 yd = _mm256_set1_ps(yb[c]->d);
             const __m256 dd = _mm256_mul_ps(h.d, yd), dm = _mm256_mul_ps(h.dmin, yd);
-            for (int ch = 0; ch < 4; ch++) {
-                acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[ch][c]), dd, acc[c]);
-                const __m256i msum = _mm256_madd_epi16(mins[ch], _mm256_set1_epi32((int)group_sums[ch]));
-                acc_min[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), dm, acc_min[c]);
+            if (GEMV) {   /* the super-block's exact integer totals, one FMA each */
+                __m256i isum_all = isum[0][c], msum_all = _mm256_madd_epi16(mins[0], _mm256_set1_epi32((int)group_sums[0]));
+                for (int ch = 1; ch < 4; ch++) {
+                    isum_all = _mm256_add_epi32(isum_all, isum[ch][c]);
+                    msum_all = _mm256_add_epi32(msum_all, _mm256_madd_epi16(mins[ch], _mm256_set1_epi32((int)group_sums[ch])));
+                }
+                acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum_all), dd, acc[c]);
+                acc_min[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum_all), dm, acc_min[c]);
+            } else {
+                for (int ch = 0; ch < 4; ch++) {
+                    acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[ch][c]), dd, acc[c]);
+                    const __m256i msum = _mm256_madd_epi16(mins[ch], _mm256_set1_epi32((int)group_sums[ch]));
+                    acc_min[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), dm, acc_min[c]);
+                }
             }
         }
     }
@@ -167,25 +197,42 @@ TILE_INLINE void q4_K_pass(int nb, float *s, size_t bs, int nr, const char *cons
     }
 }
 
-static void TILE_K_FN(q4_K)(int n, float *s, size_t bs, const void *x, size_t bx, const void *y, size_t by,
-                                      int nr, int nc) {
+/* the Q4_K tile over original rows (X8 = 0: x the first row, bx bytes per row) or a repacked
+ * group (X8 = 1: x the group), in vec_dot's (GEMV = 0) or vec_dot_gemv's order */
+TILE_INLINE void q4_K_tile(int n, float *s, size_t bs, const void *x, size_t bx, const void *y, size_t by, int nr,
+                           int nc, const int X8, const int GEMV) {
     const char *rows[ROWS];
-    for (int r = 0; r < ROWS; r++) rows[r] = (const char *)x + (size_t)(r < nr ? r : nr - 1) * bx;
+    for (int r = 0; r < ROWS; r++) rows[r] = (const char *)x + (X8 ? 0 : (size_t)(r < nr ? r : nr - 1) * bx);
     const int nb = n / QK_K;
-    const char *yc = (const char *)y;
+    const char *yc = (const char *)y, *xg = (const char *)x;
     if (nc > 4 && nc < PG_TILE_COLS) { /* 5..7: 4 activation rows, then the rest */
-        q4_K_pass(nb, s, bs, nr, rows, yc, by, 4);
+        q4_K_pass(nb, s, bs, nr, rows, yc, by, 4, X8, xg, GEMV);
         s = (float *)((char *)s + 4 * bs);
         yc += 4 * by;
         nc -= 4;
     }
     switch (nc) {
-    case 1: q4_K_pass(nb, s, bs, nr, rows, yc, by, 1); break;
-    case 2: q4_K_pass(nb, s, bs, nr, rows, yc, by, 2); break;
-    case 3: q4_K_pass(nb, s, bs, nr, rows, yc, by, 3); break;
-    case 4: q4_K_pass(nb, s, bs, nr, rows, yc, by, 4); break;
-    default: q4_K_pass(nb, s, bs, nr, rows, yc, by, PG_TILE_COLS); break;
+    case 1: q4_K_pass(nb, s, bs, nr, rows, yc, by, 1, X8, xg, GEMV); break;
+    case 2: q4_K_pass(nb, s, bs, nr, rows, yc, by, 2, X8, xg, GEMV); break;
+    case 3: q4_K_pass(nb, s, bs, nr, rows, yc, by, 3, X8, xg, GEMV); break;
+    case 4: q4_K_pass(nb, s, bs, nr, rows, yc, by, 4, X8, xg, GEMV); break;
+    default: q4_K_pass(nb, s, bs, nr, rows, yc, by, PG_TILE_COLS, X8, xg, GEMV); break;
     }
+}
+
+static void TILE_K_FN(q4_K)(int n, float *s, size_t bs, const void *x, size_t bx, const void *y, size_t by,
+                                      int nr, int nc) {
+    q4_K_tile(n, s, bs, x, bx, y, by, nr, nc, 0, 0);
+}
+
+static void TILE_K_FN(q4_K_x8)(int n, float *s, size_t bs, const void *x, size_t bx, const void *y, size_t by,
+                               int nr, int nc) {
+    q4_K_tile(n, s, bs, x, bx, y, by, nr, nc, 1, 0);
+}
+
+static void TILE_K_FN(q4_K_gemv_x8)(int n, float *s, size_t bs, const void *x, size_t bx, const void *y, size_t by,
+                                    int nr, int nc) {
+    q4_K_tile(n, s, bs, x, bx, y, by, nr, nc, 1, 1);
 }
 
 /* ---- Q6_K ---- */
@@ -210,5 +257,7 @@ DEFINE_Q6_K_ROWS_TILE(TILE_K_FN(q6_K), q6_K_row)
 
 void TILE_K_FILL(pg_kernels *k) {
     k->vec_dot_tile[PG_TYPE_Q4_K] = TILE_K_FN(q4_K);
+    k->vec_dot_tile_x8[PG_TYPE_Q4_K] = TILE_K_FN(q4_K_x8);
+    k->vec_dot_gemv_x8[PG_TYPE_Q4_K] = TILE_K_FN(q4_K_gemv_x8);
     k->vec_dot_tile[PG_TYPE_Q6_K] = TILE_K_FN(q6_K);
 }
