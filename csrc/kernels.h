@@ -94,6 +94,9 @@ typedef struct {
     void (*vec_mad_f16)(int n, float *y, const uint16_t *x, float v);       /* y += f32(x) * v */
     float (*vec_max_f32)(int n, const float *x);                            /* -INF if n == 0 */
     double (*vec_sum_sq_f32)(int n, const float *x);                        /* sum x^2 */
+    /* s[r] = vec_sum_sq_f32(n, x[r]) bit for bit for 8 rows (rms_norm: an in-order double sum
+     * does not vectorise along a row, but does across rows); NULL: row by row */
+    void (*vec_sum_sq_f32_x8)(int n, double s[8], const float *const x[8]);
     /* y = exp(x - max); returns sum(y) */
     double (*vec_soft_max_f32)(int n, float *y, const float *x, float max);
     void (*vec_silu_f32)(int n, float *y, const float *x);                  /* x * sigmoid(x) */

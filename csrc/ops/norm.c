@@ -14,13 +14,24 @@ void pg_forward_rms_norm(const pg_compute_params *p, pg_tensor *dst) {
     const float eps = pg_get_op_param_f32(dst, 0);
     int64_t ir0, ir1;
     pg_thread_rows(pg_nrows(src0), p->ith, p->nth, &ir0, &ir1);
-    for (int64_t ir = ir0; ir < ir1; ir++) {
-        int64_t i1, i2, i3;
-        pg_row_coords(src0, ir, &i1, &i2, &i3);
-        float *y = (float *)pg_row_ptr(dst, i1, i2, i3);
-        pg_gather_f32(n, y, pg_row_ptr(src0, i1, i2, i3), src0->nb[0]);
-        const float mean = (float)(p->k->vec_sum_sq_f32((int)n, y) / (double)n);
-        p->k->vec_scale_f32((int)n, y, 1.0f / sqrtf(mean + eps));
+    for (int64_t ir = ir0; ir < ir1;) {
+        /* 8 rows at a time where the path sums 8 side by side, else one */
+        const int rows = p->k->vec_sum_sq_f32_x8 && ir1 - ir >= 8 ? 8 : 1;
+        float *y[8];
+        for (int r = 0; r < rows; r++) {
+            int64_t i1, i2, i3;
+            pg_row_coords(src0, ir + r, &i1, &i2, &i3);
+            y[r] = (float *)pg_row_ptr(dst, i1, i2, i3);
+            pg_gather_f32(n, y[r], pg_row_ptr(src0, i1, i2, i3), src0->nb[0]);
+        }
+        double sum_sq[8];
+        if (rows == 8) p->k->vec_sum_sq_f32_x8((int)n, sum_sq, (const float *const *)y);
+        else sum_sq[0] = p->k->vec_sum_sq_f32((int)n, y[0]);
+        for (int r = 0; r < rows; r++) {
+            const float mean = (float)(sum_sq[r] / (double)n);
+            p->k->vec_scale_f32((int)n, y[r], 1.0f / sqrtf(mean + eps));
+        }
+        ir += rows;
     }
 }
 

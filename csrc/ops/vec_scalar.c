@@ -31,6 +31,7 @@ void pg_fill_scalar_vec(pg_kernels *k) {
     k->vec_mad_f16 = vec_mad_f16_scalar;
     k->vec_max_f32 = pg_vec_max_f32_ref;
     k->vec_sum_sq_f32 = pg_vec_sum_sq_f32_ref;
+    k->vec_sum_sq_f32_x8 = NULL;   /* row by row */
     k->vec_soft_max_f32 = pg_vec_soft_max_f32_ref;
     k->vec_silu_f32 = pg_vec_silu_f32_ref;
     k->vec_swiglu_f32 = pg_vec_swiglu_f32_ref;

@@ -130,6 +130,19 @@ static void test_path(const pg_kernels *k) {
             double sa = pg_vec_sum_sq_f32_ref(n, x), sb = k->vec_sum_sq_f32(n, x);
             ok = sa == sb || (sa != sa && sb != sb);
             report(p, "sum_sq_f32", n, dn, ok);
+            if (k->vec_sum_sq_f32_x8) {   /* 8 rows side by side: each row's value, bit for bit */
+                const float *rows[8];
+                double s8[8];
+                for (int r = 0; r < 8; r++) rows[r] = x + (r * 7) % (n + 1) / 2;   /* overlapping, unaligned */
+                const int m = n - (n + 1) / 2;                                      /* fits every row */
+                k->vec_sum_sq_f32_x8(m, s8, rows);
+                ok = 1;
+                for (int r = 0; r < 8; r++) {
+                    const double want = pg_vec_sum_sq_f32_ref(m, rows[r]);
+                    ok &= s8[r] == want || (s8[r] != s8[r] && want != want);
+                }
+                report(p, "sum_sq_f32_x8", m, dn, ok);
+            }
 
             /* soft_max: y = exp(x - max), a few ulp from libm's expf; sum within float rounding */
             float mx = pg_vec_max_f32_ref(n, x);

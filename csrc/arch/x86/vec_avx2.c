@@ -163,6 +163,40 @@ static double vec_sum_sq_f32_avx2(int n, const float *x) {
     return s;
 }
 
+/* 8 rows' in-order double sums side by side: 8 floats of each row transposed (lane r = row r),
+ * squared in float, widened and added element by element, rows 0..3 and 4..7 in two chains */
+static void vec_sum_sq_f32_x8_avx2(int n, double s[8], const float *const x[8]) {
+    __m256d acc_lo = _mm256_setzero_pd(), acc_hi = _mm256_setzero_pd();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v[8];
+        for (int r = 0; r < 8; r++) v[r] = _mm256_loadu_ps(x[r] + i);
+        /* 8x8 transpose: t[e] lane r = x[r][i + e] */
+        const __m256 a0 = _mm256_unpacklo_ps(v[0], v[1]), a1 = _mm256_unpackhi_ps(v[0], v[1]);
+        const __m256 a2 = _mm256_unpacklo_ps(v[2], v[3]), a3 = _mm256_unpackhi_ps(v[2], v[3]);
+        const __m256 a4 = _mm256_unpacklo_ps(v[4], v[5]), a5 = _mm256_unpackhi_ps(v[4], v[5]);
+        const __m256 a6 = _mm256_unpacklo_ps(v[6], v[7]), a7 = _mm256_unpackhi_ps(v[6], v[7]);
+        const __m256 b0 = _mm256_shuffle_ps(a0, a2, 0x44), b1 = _mm256_shuffle_ps(a0, a2, 0xee);
+        const __m256 b2 = _mm256_shuffle_ps(a1, a3, 0x44), b3 = _mm256_shuffle_ps(a1, a3, 0xee);
+        const __m256 b4 = _mm256_shuffle_ps(a4, a6, 0x44), b5 = _mm256_shuffle_ps(a4, a6, 0xee);
+        const __m256 b6 = _mm256_shuffle_ps(a5, a7, 0x44), b7 = _mm256_shuffle_ps(a5, a7, 0xee);
+        const __m256 t[8] = {
+            _mm256_permute2f128_ps(b0, b4, 0x20), _mm256_permute2f128_ps(b1, b5, 0x20),
+            _mm256_permute2f128_ps(b2, b6, 0x20), _mm256_permute2f128_ps(b3, b7, 0x20),
+            _mm256_permute2f128_ps(b0, b4, 0x31), _mm256_permute2f128_ps(b1, b5, 0x31),
+            _mm256_permute2f128_ps(b2, b6, 0x31), _mm256_permute2f128_ps(b3, b7, 0x31)};
+        for (int e = 0; e < 8; e++) {
+            const __m256 sq = _mm256_mul_ps(t[e], t[e]);
+            acc_lo = _mm256_add_pd(acc_lo, _mm256_cvtps_pd(_mm256_castps256_ps128(sq)));
+            acc_hi = _mm256_add_pd(acc_hi, _mm256_cvtps_pd(_mm256_extractf128_ps(sq, 1)));
+        }
+    }
+    _mm256_storeu_pd(s, acc_lo);
+    _mm256_storeu_pd(s + 4, acc_hi);
+    for (int r = 0; r < 8; r++)
+        for (int j = i; j < n; j++) s[r] += (double)(x[r][j] * x[r][j]);
+}
+
 /* llama.cpp's order: each block of 8 exps summed by hsum_f32x8 in float, the block sums added
  * in double; the last n % 8 by the reference (libm expf, as llama.cpp's scalar tail). */
 static double vec_soft_max_f32_avx2(int n, float *y, const float *x, float max) {
@@ -212,6 +246,7 @@ void pg_fill_avx2_vec(pg_kernels *k) {
     k->vec_mad_f16 = vec_mad_f16_avx2;
     k->vec_max_f32 = vec_max_f32_avx2;
     k->vec_sum_sq_f32 = vec_sum_sq_f32_avx2;
+    k->vec_sum_sq_f32_x8 = vec_sum_sq_f32_x8_avx2;
     k->vec_soft_max_f32 = vec_soft_max_f32_avx2;
     k->vec_silu_f32 = vec_silu_f32_avx2;
     k->vec_swiglu_f32 = vec_swiglu_f32_avx2;
