@@ -67,6 +67,8 @@ typedef struct {
      *   Its activation rows (by bytes apart) are the Q8_0 blocks followed by one int32 per block,
      *   8 * the sum of the block's 32 codes (the codes' offset 8 times the activations: made once
      *   per matmul, pg_x8_activation_sums, instead of once per tile and block).
+     * Q4_1: the 8 rows' f16 d[r] (16 bytes), their f16 m[r] (16 bytes), then the codes as Q4_0's;
+     *   plain Q8_1 rows.
      * Q4_K: the super-block's 36 32-bit words interleaved, word w of row r at bytes 32w + 4r
      *   (word 0 = d | dmin << 16, 1..3 the packed scales, 4..35 the codes); plain Q8_K rows. */
     pg_vec_dot_tile_fn vec_dot_tile_x8[PG_TYPE_COUNT];
@@ -162,6 +164,7 @@ void pg_fill_neon_quant(pg_kernels *k);     /* csrc/arch/arm/quants_neon.c */
 void pg_fill_neon_vec(pg_kernels *k);       /* csrc/arch/arm/vec_neon.c */
 void pg_fill_avx2_tile(pg_kernels *k);      /* csrc/arch/x86/tile_avx2.c */
 void pg_fill_avx2_tile_q4_0(pg_kernels *k); /* csrc/arch/x86/tile_q4_0_avx2.c */
+void pg_fill_avx2_tile_q4_1_x8(pg_kernels *k); /* csrc/arch/x86/tile_q4_1_x8_avx2.c */
 void pg_fill_avx2_tile_k(pg_kernels *k);    /* csrc/arch/x86/tile_k_avx2.c */
 void pg_fill_avx2_q6k_batch(pg_kernels *k); /* csrc/arch/x86/quants_avx2_q6k_batch.c */
 void pg_fill_avx2_gemv(pg_kernels *k);      /* csrc/arch/x86/gemv_avx2.c */
@@ -172,6 +175,7 @@ void pg_fill_avx2_float_tile(pg_kernels *k); /* csrc/arch/x86/tile_float_avx2.c 
 void pg_fill_neon_rope(pg_kernels *k);      /* csrc/arch/arm/rope_neon.c */
 void pg_fill_avx512_tile_vnni(pg_kernels *k); /* csrc/arch/x86_512/tile_vnni.c */
 void pg_fill_avx512_tile_q4_0_vnni(pg_kernels *k); /* csrc/arch/x86_512/tile_q4_0_vnni.c */
+void pg_fill_avx512_tile_q4_1_x8_vnni(pg_kernels *k); /* csrc/arch/x86_512/tile_q4_1_x8_vnni.c */
 void pg_fill_avx512_tile_q8_0_vnni(pg_kernels *k); /* csrc/arch/x86_512/tile_q8_0_vnni.c */
 void pg_fill_avx512_tile_f32(pg_kernels *k); /* csrc/arch/x86_512/tile_f32_avx512.c */
 void pg_fill_avx512_q6k_batch_vnni(pg_kernels *k); /* csrc/arch/x86_512/q6k_batch_vnni.c */

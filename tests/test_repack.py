@@ -1,7 +1,7 @@
-"""Q4_0 and Q4_K weights repacked by 8 rows at load (WeightStore.repack, csrc/quants/repack.c): the
-x86 paths' mul_mat reads the copies with the same arithmetic (prompt tiles and, for Q4_K, the
-single-row GEMV order too), so a model's logits are bit-identical with and without them, on the
-path that reads them and after switching to one that does not (which reads the file's rows
+"""Q4_0, Q4_1 and Q4_K weights repacked by 8 rows at load (WeightStore.repack,
+csrc/quants/repack.c): the x86 paths' mul_mat reads the copies with the same arithmetic (prompt
+tiles and, for Q4_1 and Q4_K, the single-row GEMV order too), so a model's logits are
+bit-identical with and without them, on the path that reads them and after switching to one that does not (which reads the file's rows
 again); a path without the kernels gets no copies. The kernels' bit-exactness against vec_dot /
 vec_dot_gemv is tests/c/test_tile_kernels.c."""
 from __future__ import annotations
@@ -35,7 +35,8 @@ def _same_bits(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
     return all(np.array_equal(x.view(np.uint32), y.view(np.uint32)) for x, y in zip(a, b))
 
 
-MODELS = {"smollm2-135m-q4_0": GGMLType.Q4_0, "gemma3-270m-q4_k_m": GGMLType.Q4_K}
+MODELS = {"smollm2-135m-q4_0": GGMLType.Q4_0, "smollm2-135m-q4_1": GGMLType.Q4_1,
+          "gemma3-270m-q4_k_m": GGMLType.Q4_K}
 
 
 @pytest.mark.parametrize("model", list(MODELS))
@@ -80,9 +81,11 @@ def test_a_path_without_the_kernels_reads_the_files_rows(model_path, model):
 
 @pytest.mark.parametrize("wtype, n_rows, k", [(GGMLType.Q4_0, 7, 64), (GGMLType.Q4_0, 16, 48),
                                              (GGMLType.Q4_0, 0, 32), (GGMLType.Q4_0, 8, 0),
+                                             (GGMLType.Q4_1, 12, 64), (GGMLType.Q4_1, 8, 40),
                                              (GGMLType.Q4_K, 8, 128), (GGMLType.Q4_K, 12, 256)])
 def test_repack_refuses_shapes_it_cannot_group(wtype, n_rows, k):
-    row = max(1, k // 32) * 18 if wtype == GGMLType.Q4_0 else max(1, k // 256) * 144
+    block_bytes = {GGMLType.Q4_0: 18, GGMLType.Q4_1: 20}
+    row = max(1, k // 32) * block_bytes[wtype] if wtype in block_bytes else max(1, k // 256) * 144
     src = np.zeros(max(1, n_rows) * row + 64, np.uint8)
     dst = np.zeros(src.size, np.uint8)
     with pytest.raises(ValueError, match="repack"):

@@ -1,7 +1,7 @@
 /* Weights repacked for the paths' x8 kernels (vec_dot_tile_x8 / vec_dot_gemv_x8, layouts in
  * csrc/kernels.h): one sequential stream per group of 8 rows, each block already in the
  * transposed order the 8-row tiles would build on the fly (arch/x86/tile_q4_0_avx2.c,
- * tile_k_avx2.c); and the activation rows the Q4_0 kernels take (Q8_0 blocks, then 8 * each
+ * tile_q4_1_x8_avx2.c, tile_k_avx2.c); and the activation rows the Q4_0 kernels take (Q8_0 blocks, then 8 * each
  * block's code sum). */
 #include <string.h>
 
@@ -21,6 +21,20 @@ static void repack_q4_0(const void *src, size_t row_bytes, uint8_t *out, int64_t
             for (int kk = 0; kk < 4; kk++)
                 for (int r = 0; r < GROUP; r++) memcpy(out + 16 + 32 * kk + 4 * r, x[r]->qs + 4 * kk, 4);
             out += 16 + 4 * 32;
+        }
+}
+
+/* Q4_1: per block, the 8 f16 d (16 bytes), the 8 f16 m (16 bytes), then the codes as Q4_0's */
+static void repack_q4_1(const void *src, size_t row_bytes, uint8_t *out, int64_t n_rows, int64_t nb) {
+    for (int64_t g = 0; g < n_rows / GROUP; g++)
+        for (int64_t b = 0; b < nb; b++) {
+            const block_q4_1 *x[GROUP];
+            for (int r = 0; r < GROUP; r++) x[r] = (const block_q4_1 *)((const char *)src + (size_t)(g * GROUP + r) * row_bytes) + b;
+            for (int r = 0; r < GROUP; r++) memcpy(out + 2 * r, &x[r]->d, 2);
+            for (int r = 0; r < GROUP; r++) memcpy(out + 16 + 2 * r, &x[r]->m, 2);
+            for (int kk = 0; kk < 4; kk++)
+                for (int r = 0; r < GROUP; r++) memcpy(out + 32 + 32 * kk + 4 * r, x[r]->qs + 4 * kk, 4);
+            out += 32 + 4 * 32;
         }
 }
 
@@ -44,11 +58,12 @@ int pg_repack_x8(int type, const void *src, size_t row_bytes, void *dst, int64_t
         return -1;
     const int64_t nb = k / pg_blck_size(type);
     if (type == PG_TYPE_Q4_0) repack_q4_0(src, row_bytes, dst, n_rows, nb);
+    else if (type == PG_TYPE_Q4_1) repack_q4_1(src, row_bytes, dst, n_rows, nb);
     else repack_q4_K(src, row_bytes, dst, n_rows, nb);
     return 0;
 }
 
-bool pg_repack_x8_supported(int type) { return type == PG_TYPE_Q4_0 || type == PG_TYPE_Q4_K; }
+bool pg_repack_x8_supported(int type) { return type == PG_TYPE_Q4_0 || type == PG_TYPE_Q4_1 || type == PG_TYPE_Q4_K; }
 
 size_t pg_x8_activation_row_bytes(int64_t k) {
     return (size_t)(k / QK8_0) * (sizeof(block_q8_0) + sizeof(int32_t));

@@ -7,6 +7,7 @@ void pg_kernels_fill_avx2(pg_kernels *k) {
     pg_fill_avx2_vec(k);
     pg_fill_avx2_tile(k);
     pg_fill_avx2_tile_q4_0(k);
+    pg_fill_avx2_tile_q4_1_x8(k);
     pg_fill_avx2_tile_k(k);
     pg_fill_avx2_q6k_batch(k);
     pg_fill_avx2_float_tile(k);
