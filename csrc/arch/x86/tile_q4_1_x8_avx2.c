@@ -24,7 +24,7 @@
 
 #define ROWS 8
 #define X8_BLOCK_BYTES (32 + 4 * 32)   /* 8 d, 8 m (f16), then the transposed codes */
-#define X8_PREFETCH_BYTES 1024         /* one activation row: the group's stream this far ahead into L2 */
+#define X8_PREFETCH_BYTES 6144         /* one activation row: the group's stream this far ahead into L2 (as Q4_0's) */
 
 /* 4 activation bytes starting at element i, in every lane */
 static inline __m256i bcast4_q8_1(const int8_t *qs, int i) {
