@@ -24,6 +24,7 @@ CASES = {
     "tiny": (2, 1, 3, 32, False, 0.0),                   # fewer keys than one block of 8
     "padded_cache": (9, 3, 600, 64, "pad", 0.0),         # the last 200 keys masked (KV_PAD slots): skipped
     "window": (4, 1, 700, 256, "window", 0.0),           # gemma-like: keys before the last 300 masked: skipped
+    "finite_bias": (9, 3, 1000, 64, "bias", 0.0),        # a mask of finite biases (not zeros: not skipped)
 }
 
 
@@ -36,6 +37,8 @@ def _attend(case, path, n_threads, seed=0, all_masked=False):
     mask = None
     if holes or all_masked:
         mask = np.zeros((1, n_kv + 5), np.float32)
+        if holes == "bias":
+            mask[0, :n_kv] = rng.uniform(-3, 0, n_kv).astype(np.float32)
         mask[0, rng.integers(0, n_kv, max(1, n_kv // 4))] = -np.inf
         mask[0, n_kv:] = -np.inf
         if holes == "pad":

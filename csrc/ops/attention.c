@@ -305,6 +305,17 @@ static void attend_one(const pg_compute_params *p, pg_tensor *dst, int64_t h, in
     else sum_lanes(dv, w->lanes, out);
 }
 
+/* whether x[0..n) are all +-0 (a bit scan: vectorizes on any x86 / ARM baseline) */
+static int all_zero(const float *x, int64_t n) {
+    uint32_t bits = 0;
+    for (int64_t j = 0; j < n; j++) {
+        uint32_t b;
+        memcpy(&b, x + j, 4);
+        bits |= b << 1;   /* the sign bit dropped */
+    }
+    return bits == 0;
+}
+
 /* scores [j0, j1) of kv head hk's group of query heads (q16: their queries as F16), scaled,
  * softcapped and masked as tile_scores */
 static void one_query_scores(const pg_compute_params *p, const pg_tensor *dst, int64_t hk, int64_t j0, int64_t j1,
@@ -323,6 +334,7 @@ static void one_query_scores(const pg_compute_params *p, const pg_tensor *dst, i
             for (int64_t j = 0; j < n; j++)
                 dot(dk, scores + (hk * group + hh) * n_kv + j0 + j, krow + j * k_stride, q16 + hh * dk);
     }
+    const float *zero_row = NULL;   /* the last mask row found all zeros over [j0, j1) */
     for (int64_t hh = 0; hh < group; hh++) {
         const int64_t h = hk * group + hh;
         float *sc = scores + h * n_kv;
@@ -330,9 +342,14 @@ static void one_query_scores(const pg_compute_params *p, const pg_tensor *dst, i
         if (softcap != 0.0f)
             for (int64_t j = j0; j < j1; j++) sc[j] = softcap * tanhf(sc[j] * scale * (1.0f / softcap));
         else
-            for (int64_t j = j0; j < j1; j++) sc[j] *= scale;
-        if (mask_row)   /* branch-free: vectorizes */
-            for (int64_t j = j0; j < j1; j++) sc[j] = mask_row[j] == -INFINITY ? -INFINITY : sc[j] + mask_row[j];
+            kern->vec_scale_f32((int)n, sc + j0, scale);   /* sc[j] *= scale, the path's vectors */
+        /* a decode step's causal mask is zeros over every key it sees: adding it changes nothing
+         * the softmax can tell (only -0 -> +0), so it is skipped */
+        if (mask_row && mask_row != zero_row) {
+            if (all_zero(mask_row + j0, n)) zero_row = mask_row;
+            else
+                for (int64_t j = j0; j < j1; j++) sc[j] = mask_row[j] == -INFINITY ? -INFINITY : sc[j] + mask_row[j];
+        }
     }
 }
 
