@@ -112,7 +112,7 @@ def report(r: dict, show_steps: bool) -> str:
              f"({(peak - target) / MIB:+.1f} MiB)",
              f"  load      {r['load_s'] - r['repack_s']:.3f} s without repacking (target {LOAD_TARGET_S} s: "
              f"{'OK' if r['load_s'] - r['repack_s'] <= LOAD_TARGET_S else 'OVER'}); repacking "
-             f"{r['repacked_bytes'] / MIB:.1f} MiB of Q4_0 {r['repack_s']:.3f} s; imports {r['import_s']:.3f} s",
+             f"{r['repacked_bytes'] / MIB:.1f} MiB of weights {r['repack_s']:.3f} s; imports {r['import_s']:.3f} s",
              "  cached graph compute buffers: " + ", ".join(
                  f"{k} {v / MIB:.1f} MiB" for k, v in r["cached_graph_buffers"].items())]
     if show_steps:
