@@ -1,8 +1,9 @@
 /* Weights repacked for the paths' x8 kernels (vec_dot_tile_x8 / vec_dot_gemv_x8, layouts in
  * csrc/kernels.h): one sequential stream per group of 8 rows, each block already in the
  * transposed order the 8-row tiles would build on the fly (arch/x86/tile_q4_0_avx2.c,
- * tile_q4_1_x8_avx2.c, tile_k_avx2.c); and the activation rows the Q4_0 kernels take (Q8_0 blocks, then 8 * each
- * block's code sum). */
+ * tile_q4_1_x8_avx2.c, tile_k_avx2.c); and the activation rows the Q4_0 kernels take (Q8_0
+ * blocks, then 8 * each block's code sum). */
+#include <stddef.h>
 #include <string.h>
 
 #include "pyggml.h"
@@ -10,33 +11,26 @@
 
 #define GROUP 8
 
-/* Q4_0: per block, the 8 f16 scales (16 bytes), then 4 vectors of 32 bytes, vector k holding
- * code bytes 4k..4k+3 of row r at bytes 4r..4r+3 */
-static void repack_q4_0(const void *src, size_t row_bytes, uint8_t *out, int64_t n_rows, int64_t nb) {
+/* Q4_0 / Q4_1 (32 elements, 16 code bytes after n_f16 f16 fields: d, or d and m): per block, each
+ * f16 field of the 8 rows side by side (16 bytes a field), then 4 vectors of 32 bytes, vector k
+ * holding code bytes 4k..4k+3 of row r at bytes 4r..4r+3 */
+static void repack_nibbles(const void *src, size_t row_bytes, uint8_t *out, int64_t n_rows, int64_t nb,
+                           size_t block_bytes, int n_f16) {
+    const size_t codes = 2 * (size_t)n_f16;   /* the code bytes' offset in a block */
     for (int64_t g = 0; g < n_rows / GROUP; g++)
         for (int64_t b = 0; b < nb; b++) {
-            const block_q4_0 *x[GROUP];
-            for (int r = 0; r < GROUP; r++) x[r] = (const block_q4_0 *)((const char *)src + (size_t)(g * GROUP + r) * row_bytes) + b;
-            for (int r = 0; r < GROUP; r++) memcpy(out + 2 * r, &x[r]->d, 2);
+            const uint8_t *x[GROUP];
+            for (int r = 0; r < GROUP; r++) x[r] = (const uint8_t *)src + (size_t)(g * GROUP + r) * row_bytes + (size_t)b * block_bytes;
+            for (int f = 0; f < n_f16; f++)
+                for (int r = 0; r < GROUP; r++) memcpy(out + 16 * f + 2 * r, x[r] + 2 * f, 2);
+            out += 16 * n_f16;
             for (int kk = 0; kk < 4; kk++)
-                for (int r = 0; r < GROUP; r++) memcpy(out + 16 + 32 * kk + 4 * r, x[r]->qs + 4 * kk, 4);
-            out += 16 + 4 * 32;
+                for (int r = 0; r < GROUP; r++) memcpy(out + 32 * kk + 4 * r, x[r] + codes + 4 * kk, 4);
+            out += 4 * 32;
         }
 }
-
-/* Q4_1: per block, the 8 f16 d (16 bytes), the 8 f16 m (16 bytes), then the codes as Q4_0's */
-static void repack_q4_1(const void *src, size_t row_bytes, uint8_t *out, int64_t n_rows, int64_t nb) {
-    for (int64_t g = 0; g < n_rows / GROUP; g++)
-        for (int64_t b = 0; b < nb; b++) {
-            const block_q4_1 *x[GROUP];
-            for (int r = 0; r < GROUP; r++) x[r] = (const block_q4_1 *)((const char *)src + (size_t)(g * GROUP + r) * row_bytes) + b;
-            for (int r = 0; r < GROUP; r++) memcpy(out + 2 * r, &x[r]->d, 2);
-            for (int r = 0; r < GROUP; r++) memcpy(out + 16 + 2 * r, &x[r]->m, 2);
-            for (int kk = 0; kk < 4; kk++)
-                for (int r = 0; r < GROUP; r++) memcpy(out + 32 + 32 * kk + 4 * r, x[r]->qs + 4 * kk, 4);
-            out += 32 + 4 * 32;
-        }
-}
+_Static_assert(offsetof(block_q4_0, qs) == 2 && offsetof(block_q4_1, m) == 2 && offsetof(block_q4_1, qs) == 4,
+               "Q4_0 / Q4_1 field offsets");
 
 /* Q4_K: per super-block, its 36 32-bit words interleaved: word w of row r at bytes 32w + 4r
  * (word 0 = d | dmin << 16, words 1..3 the packed scales, 4..35 the code bytes) */
@@ -57,8 +51,8 @@ int pg_repack_x8(int type, const void *src, size_t row_bytes, void *dst, int64_t
         row_bytes < pg_row_size(type, k))
         return -1;
     const int64_t nb = k / pg_blck_size(type);
-    if (type == PG_TYPE_Q4_0) repack_q4_0(src, row_bytes, dst, n_rows, nb);
-    else if (type == PG_TYPE_Q4_1) repack_q4_1(src, row_bytes, dst, n_rows, nb);
+    if (type == PG_TYPE_Q4_0) repack_nibbles(src, row_bytes, dst, n_rows, nb, sizeof(block_q4_0), 1);
+    else if (type == PG_TYPE_Q4_1) repack_nibbles(src, row_bytes, dst, n_rows, nb, sizeof(block_q4_1), 2);
     else repack_q4_K(src, row_bytes, dst, n_rows, nb);
     return 0;
 }
