@@ -69,6 +69,9 @@ typedef struct {
      *   per matmul, pg_x8_activation_sums, instead of once per tile and block).
      * Q4_1: the 8 rows' f16 d[r] (16 bytes), their f16 m[r] (16 bytes), then the codes as Q4_0's;
      *   plain Q8_1 rows.
+     * Q5_0: the 8 rows' f16 d[r] (16 bytes), their high-bit words (32 bytes: byte b of row r's word
+     *   holds bit k = the fifth bit of element 4k + b, bit 4 + k that of element 16 + 4k + b), then
+     *   the codes as Q4_0's; plain Q8_0 rows.
      * Q4_K: the super-block's 36 32-bit words interleaved, word w of row r at bytes 32w + 4r
      *   (word 0 = d | dmin << 16, 1..3 the packed scales, 4..35 the codes); plain Q8_K rows. */
     pg_vec_dot_tile_fn vec_dot_tile_x8[PG_TYPE_COUNT];
@@ -176,6 +179,7 @@ void pg_fill_neon_rope(pg_kernels *k);      /* csrc/arch/arm/rope_neon.c */
 void pg_fill_avx512_tile_vnni(pg_kernels *k); /* csrc/arch/x86_512/tile_vnni.c */
 void pg_fill_avx512_tile_q4_0_vnni(pg_kernels *k); /* csrc/arch/x86_512/tile_q4_0_vnni.c */
 void pg_fill_avx512_tile_q4_1_x8_vnni(pg_kernels *k); /* csrc/arch/x86_512/tile_q4_1_x8_vnni.c */
+void pg_fill_avx512_tile_q5_0_x8_vnni(pg_kernels *k); /* csrc/arch/x86_512/tile_q5_0_x8_vnni.c */
 void pg_fill_avx512_tile_q8_0_vnni(pg_kernels *k); /* csrc/arch/x86_512/tile_q8_0_vnni.c */
 void pg_fill_avx512_tile_f32(pg_kernels *k); /* csrc/arch/x86_512/tile_f32_avx512.c */
 void pg_fill_avx512_q6k_batch_vnni(pg_kernels *k); /* csrc/arch/x86_512/q6k_batch_vnni.c */

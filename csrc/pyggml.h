@@ -138,8 +138,8 @@ const char *pg_type_name(int type);
 bool pg_type_is_known(int type);
 size_t pg_row_size(int type, int64_t ne0);
 size_t pg_nbytes(const pg_tensor *t);
-/* Weight rows of a type pg_repack_x8_supported (Q4_0, Q4_1, Q4_K; n_rows % 8 == 0, k a multiple of the
- * block size, row_bytes apart) repacked in groups of 8 rows (csrc/quants/repack.c: the layouts
+/* Weight rows of a type pg_repack_x8_supported (Q4_0, Q4_1, Q5_0, Q4_K; n_rows % 8 == 0, k a
+ * multiple of the block size, row_bytes apart) repacked in groups of 8 rows (csrc/quants/repack.c: the layouts
  * of kernels.h's vec_dot_tile_x8), the same n_rows * row size bytes into dst; returns 0, or -1 if
  * the type or shape does not allow it. */
 int pg_repack_x8(int type, const void *src, size_t row_bytes, void *dst, int64_t n_rows, int64_t k);

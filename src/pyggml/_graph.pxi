@@ -120,7 +120,7 @@ def active_path_reads_repacked(int type):
 
 
 def repack_x8(int type, size_t src, size_t row_bytes, uint8_t[::1] dst, int64_t n_rows, int64_t k):
-    """Rows of a repackable type (Q4_0, Q4_1, Q4_K) at src, row_bytes apart, into dst repacked by 8 rows
+    """Rows of a repackable type (Q4_0, Q4_1, Q5_0, Q4_K) at src, row_bytes apart, into dst repacked by 8 rows
     (csrc/quants/repack.c)."""
     cdef int rc
     if not pg_repack_x8_supported(type):

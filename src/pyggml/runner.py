@@ -64,7 +64,7 @@ class ModelRunner:
         kv_overrides); config_overrides: ModelConfig fields replaced after (e.g. rope_freq_base).
         kv_size: cache rows (default n_ctx); a multi-sequence engine (batching.py) shares
         n_seq * n_ctx rows among its sequences while each position stays below n_ctx.
-        repack: Q4_0, Q4_1 and Q4_K weights get a copy repacked by 8 rows where the active SIMD path
+        repack: Q4_0, Q4_1, Q5_0 and Q4_K weights get a copy repacked by 8 rows where the active SIMD path
         reads one (WeightStore.repack; llama.cpp repacks them too), False: the file's rows only."""
         t0 = time.perf_counter()
         self._guard = ObjectGuard("ModelRunner")   # thread safety: see pyggml.guard

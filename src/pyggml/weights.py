@@ -29,7 +29,7 @@ class WeightStore:
         self._layers: dict[int, dict[str, Tensor]] = {}
 
     def repack(self, n_threads: int = 1) -> int:
-        """Give every 2-D weight of a repackable type (Q4_0, Q4_1, Q4_K; whole groups of 8 rows) a copy
+        """Give every 2-D weight of a repackable type (Q4_0, Q4_1, Q5_0, Q4_K; whole groups of 8 rows) a copy
         repacked by 8 rows, which the x86 paths' mul_mat streams as one run per group
         (csrc/quants/repack.c; the same values), where the active SIMD path reads such copies of
         that type; the file's pages behind each copy are released (other readers, e.g. get_rows
@@ -41,7 +41,8 @@ class WeightStore:
 
         # a type the path does not read repacked keeps its rows: copies would go unread, the
         # file's pages read again (twice the memory)
-        types = {t for t in (GGMLType.Q4_0, GGMLType.Q4_1, GGMLType.Q4_K) if _core.active_path_reads_repacked(int(t))}
+        types = {t for t in (GGMLType.Q4_0, GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q4_K)
+                 if _core.active_path_reads_repacked(int(t))}
         todo = [info for info in self.reader.tensors
                 if info.type in types and len(info.ne) == 2 and info.ne[1] % 8 == 0
                 and info.ne[0] % traits(info.type).block_size == 0]
