@@ -56,6 +56,25 @@ def test_decode_reuses_one_graph_per_kv_block(tiny_llama):
     assert len(decode_graphs) == 2   # n_kv = 256, then 512
 
 
+@pytest.mark.parametrize("which", ["tiny_llama", "tiny_gemma3"])
+def test_one_token_inputs_are_the_batch_rule(which, request):
+    """A decoded token's inputs are written by a short path: the same slots, positions and masks
+    (causal, and gemma3's 16-token window) as the rule for a batch."""
+    runner = ModelRunner(request.getfixturevalue(which), n_ctx=600, n_threads=1)
+    runner.eval([1, 2, 3])
+    for p in (3, 15, 16, 17, 255, 256, 400):
+        runner.n_past = p
+        built = runner._graph_for(1, -(-(p + 1) // KV_PAD) * KV_PAD, 1, "logits")
+        runner._set_inputs(built, np.array([9], np.int32), 1)
+        tokens, positions, slots, out_rows, masks, _ = built.views()
+        assert (tokens[0], positions[0], slots[0], out_rows[0]) == (9, p, p, 0)
+        kv_pos = np.arange(built.batch.n_kv)
+        for window, mask in masks.items():
+            visible = (kv_pos <= p) & ((p - kv_pos < window) if window else True)
+            np.testing.assert_array_equal(mask[0], np.where(visible, 0.0, -np.inf).astype(np.float32))
+        assert len(masks) == (2 if which == "tiny_gemma3" else 1)
+
+
 def test_truncate_and_reset_recompute_identically(tiny_llama):
     runner = ModelRunner(tiny_llama, n_ctx=64, n_threads=2)
     a = runner.eval([5, 6, 7, 8])

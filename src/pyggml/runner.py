@@ -150,8 +150,17 @@ class ModelRunner:
 
     def _set_inputs(self, g: _BuiltGraph, tokens: np.ndarray, n_out: int) -> None:
         n = len(tokens)
-        pos = np.arange(self.n_past, self.n_past + n, dtype=np.int32)
         tokens_v, positions_v, kv_slots_v, out_rows_v, masks_v, _ = g.views()
+        if n == 1:   # a decoded token: the same values as below, without the temporaries
+            p = self.n_past
+            tokens_v[0], positions_v[0], kv_slots_v[0], out_rows_v[0] = tokens[0], p, p, 0
+            for window, mask in masks_v.items():   # visible: max(0, p + 1 - window) <= slot <= p
+                first = max(0, p + 1 - window) if window else 0
+                mask[0, :first] = -np.inf
+                mask[0, first:p + 1] = 0.0
+                mask[0, p + 1:] = -np.inf
+            return
+        pos = np.arange(self.n_past, self.n_past + n, dtype=np.int32)
         tokens_v[:] = tokens
         positions_v[:] = pos
         kv_slots_v[:] = pos

@@ -1,0 +1,103 @@
+/* AVX-512 P·V of one query over the F16 cache (pg_kernels.attn_pv_f16), bit-identical to its ref
+ * (csrc/ops/vec_pv_ref.c) and so to the avx2 kernel (arch/x86/pv_avx2.c), whose walk it keeps:
+ * lane l (of 32) sums V[j][d] * p_h[j] over the positions j = l, l + 32, ... < n & ~31 in
+ * order, lane after lane within a chunk of positions, then the lanes are reduced per head and
+ * dim as vec_dot_gemv and the rest added in double. A vector holds 16 dims instead of 8, and 32
+ * registers hold 16 to 18 accumulators: a pass covers 64 dims of 4 heads (avx2: 16) or 96 of 3,
+ * so a long cache is walked 4 to 6 times fewer times. */
+#include <immintrin.h>
+
+#include "kernels.h"
+
+#define PV_CHUNK 256   /* positions per chunk: 8 per lane */
+#define PV_ACC_MAX 18  /* heads x dim vectors per pass */
+
+/* up to 16 F16 values (mask: which) as F32 */
+static inline __m512 load16_f16(const uint16_t *p, __mmask16 m) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
+}
+
+/* nb vectors of 16 dims (the last masked by tail) of nh heads */
+static inline __attribute__((always_inline)) void pv_pass(int n, const int nh, const int nb, __mmask16 tail,
+                                                         float *out, size_t out_stride, const uint16_t *v,
+                                                         size_t v_stride, const float *p, size_t p_stride) {
+    __m512 lanes[32][PV_ACC_MAX];
+    for (int l = 0; l < 32; l++)
+        for (int a = 0; a < nh * nb; a++) lanes[l][a] = _mm512_setzero_ps();
+    const int np = n & ~31;
+    for (int c0 = 0; c0 < np; c0 += PV_CHUNK) {
+        const int c1 = c0 + PV_CHUNK < np ? c0 + PV_CHUNK : np;
+        for (int l = 0; l < 32; l++) {
+            __m512 acc[PV_ACC_MAX];
+            for (int a = 0; a < nh * nb; a++) acc[a] = lanes[l][a];
+            for (int j = c0 + l; j < c1; j += 32) {
+                const uint16_t *row = v + (size_t)j * v_stride;
+                if (j + PV_CHUNK < np) {   /* the same lane's row in the next chunk */
+                    const char *ahead = (const char *)(row + PV_CHUNK * v_stride);
+                    for (int b = 0; b < nb; b += 2) _mm_prefetch(ahead + 64 * b, _MM_HINT_T0);
+                }
+                __m512 ph[4];
+                for (int h = 0; h < nh; h++) ph[h] = _mm512_set1_ps(p[h * p_stride + j]);
+                for (int b = 0; b < nb; b++) {
+                    const __m512 x = load16_f16(row + 16 * b, b == nb - 1 ? tail : (__mmask16)0xffff);
+                    for (int h = 0; h < nh; h++) acc[h * nb + b] = _mm512_fmadd_ps(x, ph[h], acc[h * nb + b]);
+                }
+            }
+            for (int a = 0; a < nh * nb; a++) lanes[l][a] = acc[a];
+        }
+    }
+    for (int h = 0; h < nh; h++)
+        for (int b = 0; b < nb; b++) {
+            const int a = h * nb + b;
+            const __mmask16 m = b == nb - 1 ? tail : (__mmask16)0xffff;
+            __m512 l8[8];   /* accumulator i = lanes 8i .. 8i+7 */
+            for (int i = 0; i < 8; i++)
+                l8[i] = _mm512_add_ps(_mm512_add_ps(lanes[i][a], lanes[16 + i][a]),
+                                      _mm512_add_ps(lanes[8 + i][a], lanes[24 + i][a]));
+            __m512 t[4];
+            for (int i = 0; i < 4; i++) t[i] = _mm512_add_ps(l8[i], l8[i + 4]);
+            const __m512 r = _mm512_add_ps(_mm512_add_ps(t[0], t[1]), _mm512_add_ps(t[2], t[3]));
+            __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(r));
+            __m512d hi = _mm512_cvtps_pd(_mm512_extractf32x8_ps(r, 1));
+            for (int j = np; j < n; j++) {
+                const __m512 prod = _mm512_mul_ps(load16_f16(v + (size_t)j * v_stride + 16 * b, m),
+                                                  _mm512_set1_ps(p[h * p_stride + j]));
+                lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(prod)));
+                hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm512_extractf32x8_ps(prod, 1)));
+            }
+            const __m512 res = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo)), _mm512_cvtpd_ps(hi), 1);
+            _mm512_mask_storeu_ps(out + h * out_stride + 16 * b, m, res);
+        }
+}
+
+#define PV_CASE(NH, NB) case (NH) * 8 + (NB): pv_pass(n, NH, NB, tail, out, out_stride, v, v_stride, p, p_stride); break;
+
+static void pv_dispatch(int n, int nh, int nb, __mmask16 tail, float *out, size_t out_stride, const uint16_t *v,
+                        size_t v_stride, const float *p, size_t p_stride) {
+    switch (nh * 8 + nb) {
+        PV_CASE(1, 1) PV_CASE(1, 2) PV_CASE(1, 3) PV_CASE(1, 4) PV_CASE(1, 5) PV_CASE(1, 6) PV_CASE(1, 7) PV_CASE(1, 8)
+        PV_CASE(2, 1) PV_CASE(2, 2) PV_CASE(2, 3) PV_CASE(2, 4) PV_CASE(2, 5) PV_CASE(2, 6) PV_CASE(2, 7) PV_CASE(2, 8)
+        PV_CASE(3, 1) PV_CASE(3, 2) PV_CASE(3, 3) PV_CASE(3, 4) PV_CASE(3, 5) PV_CASE(3, 6)
+        PV_CASE(4, 1) PV_CASE(4, 2) PV_CASE(4, 3) PV_CASE(4, 4)
+    default: break;
+    }
+}
+
+/* heads 4 at a time; per pass as many 16-dim vectors as PV_ACC_MAX accumulators allow */
+static void attn_pv_f16_avx512(int n, int nd, int nh, float *out, size_t out_stride, const uint16_t *v,
+                               size_t v_stride, const float *p, size_t p_stride) {
+    for (int h0 = 0; h0 < nh; h0 += 4) {
+        const int nhh = nh - h0 < 4 ? nh - h0 : 4;
+        const int max_nb = nhh == 4 ? 4 : nhh == 3 ? 6 : 8;
+        for (int d = 0; d < nd; d += 16 * max_nb) {
+            const int left = nd - d, nvec = (left + 15) / 16;
+            const int nb = nvec < max_nb ? nvec : max_nb;
+            const int last = left - 16 * (nb - 1);   /* dims in the pass's last vector: 8 or 16 */
+            const __mmask16 tail = last >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << last) - 1);
+            pv_dispatch(n, nhh, nb, tail, out + h0 * out_stride + d, out_stride, v + d, v_stride, p + h0 * p_stride,
+                        p_stride);
+        }
+    }
+}
+
+void pg_fill_avx512_pv(pg_kernels *k) { k->attn_pv_f16 = attn_pv_f16_avx512; }
