@@ -10,8 +10,10 @@
  * A code's fifth bit comes from its row's high-bit word, rearranged at repack so that one shift
  * puts it at bit 4 of the code's byte: byte b of the word holds bit k = the bit of element
  * 4k + b and bit 4 + k = the bit of element 16 + 4k + b.
- * Activation rows go two at a time (32 vector registers hold both rows' 8 accumulators), so each
- * block's codes are unpacked once per pair; a tile's further rows re-read the group from L1.
+ * Two accumulators share a 512-bit vector (acc[j] | acc[j + 1]): one vpdpbusd, conversion and
+ * FMA serve both, the activation dwords and lane starts are picked into place by one permute
+ * each. Activation rows go X8_GROUP at a time, so each block's codes are unpacked once per group;
+ * a tile's further rows re-read the group from L1.
  * Only this path repacks Q5_0: with AVX2's 16 registers and maddubs + madd the same scheme ran
  * prompts at 108 GFLOP/s against the plain tile's 145 (SmolLM2 ffn_gate, 512 rows, 2 threads). */
 #include <immintrin.h>
@@ -23,22 +25,8 @@
 
 #define ROWS 8
 #define X8_BLOCK_BYTES (16 + 32 + 4 * 32)   /* 8 d (f16), 8 high-bit words, then the transposed codes */
-#define SEG 32                              /* blocks whose lane starts are made at once */
+#define X8_GROUP 4   /* activation rows per pass (4: 179-183 GFLOP/s, 2: 174-175 on SmolLM2's ffn_gate) */
 #define X8_PREFETCH_BYTES 6144              /* one activation row: the group's stream this far ahead into L2 */
-
-/* 4 activation bytes starting at element i, in every lane */
-static inline __m256i bcast4_q8_0(const int8_t *qs, int i) {
-    int32_t w;
-    memcpy(&w, qs + i, 4);
-    return _mm256_set1_epi32(w);
-}
-
-/* lane j: -16 * (the sum of activation bytes 4j..4j+3): the start of lane j's sums */
-static inline void neg_offsets(const block_q8_0 *y, int32_t start[8]) {
-    const __m256i yq = _mm256_loadu_si256((const __m256i *)y->qs);
-    _mm256_storeu_si256((__m256i *)start,
-                        _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(16), yq), _mm256_set1_epi16(-1)));
-}
 
 static inline void store_rows(float *out, int nr, __m256 v) {
     if (nr == ROWS) {
@@ -50,49 +38,55 @@ static inline void store_rows(float *out, int nr, __m256 v) {
     }
 }
 
-/* outputs (row r, activation rows c < NC) for the nr rows of group xg; y[c] one activation row */
+/* dword i of v in the low 8 lanes, dword i + 1 in the high 8 */
+#define DWORD_PAIR(i) _mm512_set_epi32(i + 1, i + 1, i + 1, i + 1, i + 1, i + 1, i + 1, i + 1, i, i, i, i, i, i, i, i)
+
+/* outputs (row r, activation rows c < NC) for the nr rows of group xg; y[c] one activation row.
+ * A 512-bit vector carries two of the 8 lane accumulators (acc[j] | acc[j + 1], lane = row):
+ * pair 0 = (acc0 | acc1), 1 = (acc2 | acc3) from the low nibbles, 2 = (acc4 | acc5),
+ * 3 = (acc6 | acc7) from the high ones; every operation is lane-wise, as on acc[j] alone. */
 TILE_INLINE void q5_0_x8_rows(int nb, float *const out[], int nr, const char *xg, const block_q8_0 *const y[],
                               const int NC, const int PREFETCH) {
-    const __m256i mask4 = _mm256_set1_epi8(0x0f), bit4 = _mm256_set1_epi8(0x10);
-    __m256 acc[2][8];
+    const __m512i mask4 = _mm512_set1_epi8(0x0f), bit4 = _mm512_set1_epi8(0x10);
+    /* fifth bits: of element 4k + b at bit k of the word's byte b (to bit 4: << 4 - k), of
+     * element 16 + 4k + b at bit 4 + k (>> k); pair p holds k = 2p, 2p + 1 */
+    const __m512i shl[2] = {_mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4),
+                            _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2)};
+    const __m512i shr[2] = {_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
+                            _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2)};
+    const __m512i pick[4] = {DWORD_PAIR(0), DWORD_PAIR(2), DWORD_PAIR(4), DWORD_PAIR(6)};   /* lanes j, j + 1 */
+    __m512 acc[X8_GROUP][4];
     for (int c = 0; c < NC; c++)
-        for (int j = 0; j < 8; j++) acc[c][j] = _mm256_setzero_ps();
-    for (int ib0 = 0; ib0 < nb; ib0 += SEG) {
-        const int ib1 = ib0 + SEG < nb ? ib0 + SEG : nb;
-        int32_t start[2][SEG][8];   /* stored a segment ahead of their loads (no store forwarding) */
-        for (int c = 0; c < NC; c++)
-            for (int ib = ib0; ib < ib1; ib++) neg_offsets(&y[c][ib], start[c][ib - ib0]);
-        for (int ib = ib0; ib < ib1; ib++) {
-            const char *blk = xg + (size_t)ib * X8_BLOCK_BYTES;
-            if (PREFETCH)
-                for (int b = 0; b < X8_BLOCK_BYTES; b += 64) _mm_prefetch(blk + X8_PREFETCH_BYTES + b, _MM_HINT_T1);
-            const __m256 xd = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk));
-            const __m256i qh = _mm256_loadu_si256((const __m256i *)(blk + 16));
-            __m256 d[2];
-            for (int c = 0; c < NC; c++) d[c] = _mm256_mul_ps(xd, _mm256_set1_ps(_cvtsh_ss(y[c][ib].d)));
-#pragma GCC unroll 4
-            for (int k = 0; k < 4; k++) {
-                const __m256i bytes = _mm256_loadu_si256((const __m256i *)(blk + 48 + 32 * k));
-                const __m256i lo = _mm256_or_si256(_mm256_and_si256(bytes, mask4),
-                                                   _mm256_and_si256(_mm256_slli_epi32(qh, 4 - k), bit4));
-                const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(bytes, 4), mask4),
-                                                   _mm256_and_si256(_mm256_srli_epi32(qh, k), bit4));
-                for (int c = 0; c < NC; c++) {
-                    const int32_t *st = start[c][ib - ib0];
-                    const __m256i s_lo = _mm256_dpbusd_epi32(_mm256_set1_epi32(st[k]), lo, bcast4_q8_0(y[c][ib].qs, 4 * k));
-                    const __m256i s_hi =
-                        _mm256_dpbusd_epi32(_mm256_set1_epi32(st[k + 4]), hi, bcast4_q8_0(y[c][ib].qs, 16 + 4 * k));
-                    acc[c][k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s_lo), d[c], acc[c][k]);
-                    acc[c][k + 4] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s_hi), d[c], acc[c][k + 4]);
-                }
+        for (int q = 0; q < 4; q++) acc[c][q] = _mm512_setzero_ps();
+    for (int ib = 0; ib < nb; ib++) {
+        const char *blk = xg + (size_t)ib * X8_BLOCK_BYTES;
+        if (PREFETCH)
+            for (int b = 0; b < X8_BLOCK_BYTES; b += 64) _mm_prefetch(blk + X8_PREFETCH_BYTES + b, _MM_HINT_T1);
+        const __m512 xd = _mm512_cvtph_ps(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)blk)));
+        const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(blk + 16)));
+        __m512i codes[4];   /* pair order: low nibbles of k = 0, 1; of 2, 3; high nibbles of 0, 1; of 2, 3 */
+        for (int h = 0; h < 2; h++) {
+            const __m512i bytes = _mm512_loadu_si512((const void *)(blk + 48 + 64 * h));
+            codes[h] = _mm512_or_si512(_mm512_and_si512(bytes, mask4), _mm512_and_si512(_mm512_sllv_epi32(qh, shl[h]), bit4));
+            codes[2 + h] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(bytes, 4), mask4),
+                                           _mm512_and_si512(_mm512_srlv_epi32(qh, shr[h]), bit4));
+        }
+        for (int c = 0; c < NC; c++) {
+            const __m256i yq = _mm256_loadu_si256((const __m256i *)y[c][ib].qs);
+            /* lane j: -16 * (the sum of activation bytes 4j..4j+3), the start of lane j's sums */
+            const __m256i start = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(16), yq), _mm256_set1_epi16(-1));
+            const __m512 d = _mm512_mul_ps(xd, _mm512_set1_ps(_cvtsh_ss(y[c][ib].d)));
+            for (int q = 0; q < 4; q++) {
+                const __m512i sums = _mm512_dpbusd_epi32(_mm512_permutexvar_epi32(pick[q], _mm512_castsi256_si512(start)),
+                                                         codes[q], _mm512_permutexvar_epi32(pick[q], _mm512_castsi256_si512(yq)));
+                acc[c][q] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), d, acc[c][q]);
             }
         }
     }
     for (int c = 0; c < NC; c++) {
-        const __m256 *a = acc[c];
-        store_rows(out[c], nr,
-                   _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a[0], a[4]), _mm256_add_ps(a[2], a[6])),
-                                 _mm256_add_ps(_mm256_add_ps(a[1], a[5]), _mm256_add_ps(a[3], a[7]))));
+        /* [(a0 + a4) + (a2 + a6) | (a1 + a5) + (a3 + a7)], then its halves added */
+        const __m512 t = _mm512_add_ps(_mm512_add_ps(acc[c][0], acc[c][2]), _mm512_add_ps(acc[c][1], acc[c][3]));
+        store_rows(out[c], nr, _mm256_add_ps(_mm512_castps512_ps256(t), _mm512_extractf32x8_ps(t, 1)));
     }
 }
 
@@ -101,18 +95,26 @@ static void pg_vec_dot_x8_q5_0_vnni(int n, float *s, size_t bs, const void *x, s
                                     int nc) {
     (void)bx;
     const int nb = n / QK5_0;
-    int c = 0;
-    for (; c + 2 <= nc; c += 2) {
-        float *const out[2] = {(float *)((char *)s + c * bs), (float *)((char *)s + (c + 1) * bs)};
-        const block_q8_0 *const yc[2] = {(const block_q8_0 *)((const char *)y + c * by),
-                                         (const block_q8_0 *)((const char *)y + (c + 1) * by)};
-        q5_0_x8_rows(nb, out, nr, x, yc, 2, 0);
+    if (nc == 1) {
+        float *const out[1] = {s};
+        const block_q8_0 *const yc[1] = {(const block_q8_0 *)y};
+        q5_0_x8_rows(nb, out, nr, x, yc, 1, 1);
+        return;
     }
-    for (; c < nc; c++) {
-        float *const out[1] = {(float *)((char *)s + c * bs)};
-        const block_q8_0 *const yc[1] = {(const block_q8_0 *)((const char *)y + c * by)};
-        if (nc == 1) q5_0_x8_rows(nb, out, nr, x, yc, 1, 1);
-        else q5_0_x8_rows(nb, out, nr, x, yc, 1, 0);
+    for (int c = 0; c < nc; c += X8_GROUP) {
+        float *out[X8_GROUP];
+        const block_q8_0 *yc[X8_GROUP];
+        const int m = nc - c < X8_GROUP ? nc - c : X8_GROUP;
+        for (int i = 0; i < m; i++) {
+            out[i] = (float *)((char *)s + (c + i) * bs);
+            yc[i] = (const block_q8_0 *)((const char *)y + (c + i) * by);
+        }
+        switch (m) {
+        case 1: q5_0_x8_rows(nb, out, nr, x, yc, 1, 0); break;
+        case 2: q5_0_x8_rows(nb, out, nr, x, yc, 2, 0); break;
+        case 3: q5_0_x8_rows(nb, out, nr, x, yc, 3, 0); break;
+        default: q5_0_x8_rows(nb, out, nr, x, yc, X8_GROUP, 0); break;
+        }
     }
 }
 
