@@ -216,6 +216,41 @@ static int measure_exp(const pg_kernels *k) {
     return ok;
 }
 
+#if defined(__x86_64__)
+/* the avx512 path's own vec kernels (arch/x86_512/vec_avx512.c) against avx2's, bit for bit:
+ * softmax values and sums (split and far exp lanes included), scale, F16 conversions */
+static void same_bits_as_avx2(const pg_kernels *avx2, const pg_kernels *wide) {
+    static float x[MAX_N], a[MAX_N], b[MAX_N];
+    static uint16_t ha[MAX_N], hb[MAX_N];
+    static const int N[] = {1, 7, 8, 9, 15, 16, 17, 23, 24, 25, 31, 32, 33, 47, 100, 1000};
+    for (size_t li = 0; li < sizeof N / sizeof N[0]; li++)
+        for (int kind = 0; kind < N_DATA; kind++) {
+            const int n = N[li];
+            char what[64];
+            snprintf(what, sizeof what, "%s: == avx2 bit for bit", DATA_NAMES[kind]);
+            fill(x, n, kind);
+            const float mx = kind == DATA_EXTREME ? 0.0f : pg_vec_max_f32_ref(n, x);
+            const double sa = avx2->vec_soft_max_f32(n, a, x, mx), sb = wide->vec_soft_max_f32(n, b, x, mx);
+            int ok = memcmp(&sa, &sb, sizeof sa) == 0;
+            for (int i = 0; i < n; i++) ok &= same_float(a[i], b[i]);
+            report(wide->path, "soft_max_f32", n, what, ok);
+            for (int i = 0; i < n; i++) a[i] = b[i] = x[i];
+            avx2->vec_scale_f32(n, a, 0.37f);
+            wide->vec_scale_f32(n, b, 0.37f);
+            ok = 1;
+            for (int i = 0; i < n; i++) ok &= same_float(a[i], b[i]);
+            report(wide->path, "scale_f32", n, what, ok);
+            avx2->vec_cvt_f32_f16(n, ha, x);
+            wide->vec_cvt_f32_f16(n, hb, x);
+            ok = memcmp(ha, hb, (size_t)n * sizeof ha[0]) == 0;
+            avx2->vec_cvt_f16_f32(n, a, ha);
+            wide->vec_cvt_f16_f32(n, b, ha);
+            for (int i = 0; i < n; i++) ok &= same_float(a[i], b[i]);
+            report(wide->path, "cvt f32<->f16", n, what, ok);
+        }
+}
+#endif
+
 static int path_runs_here(const char *name) {
 #if defined(__x86_64__)
     if (strcmp(name, "avx2") == 0)
@@ -244,6 +279,16 @@ int main(void) {
         measure_exp(&simd);
     } else {
         printf("note: %s not supported by this CPU, only scalar tested\n", simd.path);
+    }
+#endif
+#if defined(__x86_64__)
+    const pg_kernels *wide = pg_simd_path_kernels("avx512");
+    if (wide && path_runs_here("avx2")) {
+        test_path(wide);
+        measure_exp(wide);
+        same_bits_as_avx2(&simd, wide);
+    } else {
+        printf("note: path avx512 not available here (needs %s): not tested\n", pg_simd_path_needs("avx512"));
     }
 #endif
     return harness_report();
