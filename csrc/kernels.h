@@ -180,7 +180,7 @@ void pg_fill_avx512_tile_vnni(pg_kernels *k); /* csrc/arch/x86_512/tile_vnni.c *
 void pg_fill_avx512_tile_q4_0_vnni(pg_kernels *k); /* csrc/arch/x86_512/tile_q4_0_vnni.c */
 void pg_fill_avx512_tile_q4_1_x8_vnni(pg_kernels *k); /* csrc/arch/x86_512/tile_q4_1_x8_vnni.c */
 void pg_fill_avx512_tile_q5_0_x8_vnni(pg_kernels *k); /* csrc/arch/x86_512/tile_q5_0_x8_vnni.c */
-void pg_fill_avx512_pv(pg_kernels *k);       /* csrc/arch/x86_512/pv_avx512.c */
+void pg_fill_avx512_one_query(pg_kernels *k); /* csrc/arch/x86_512/one_query_avx512.c */
 void pg_fill_avx512_vec(pg_kernels *k);      /* csrc/arch/x86_512/vec_avx512.c */
 void pg_fill_avx512_tile_q8_0_vnni(pg_kernels *k); /* csrc/arch/x86_512/tile_q8_0_vnni.c */
 void pg_fill_avx512_tile_f32(pg_kernels *k); /* csrc/arch/x86_512/tile_f32_avx512.c */

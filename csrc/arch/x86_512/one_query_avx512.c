@@ -1,5 +1,10 @@
-/* AVX-512 P·V of one query over the F16 cache (pg_kernels.attn_pv_f16), bit-identical to its ref
- * (csrc/ops/vec_pv_ref.c) and so to the avx2 kernel (arch/x86/pv_avx2.c), whose walk it keeps:
+/* AVX-512 kernels of one query's attention over the F16 cache (pg_kernels.attn_scores_f16,
+ * attn_pv_f16), bit-identical to their refs (csrc/ops/vec_pv_ref.c) and so to the avx2 kernels
+ * (arch/x86/pv_avx2.c).
+ * Scores: vec_dot_gemv[F16]'s 4 accumulators of 8 lanes (elements 32i + 8t + l in accumulator
+ * t) held as two 512-bit vectors (a0 | a1), (a2 | a3), so (a0 + a2) + (a1 + a3) is one vector
+ * add and a fold of its halves; up to 4 queries share each converted K row (avx2: 3).
+ * P·V keeps the avx2 walk:
  * lane l (of 32) sums V[j][d] * p_h[j] over the positions j = l, l + 32, ... < n & ~31 in
  * order, lane after lane within a chunk of positions, then the lanes are reduced per head and
  * dim as vec_dot_gemv and the rest added in double. A vector holds 16 dims instead of 8, and 32
@@ -8,6 +13,73 @@
 #include <immintrin.h>
 
 #include "kernels.h"
+
+/* the gemv's (a0 + a2) + (a1 + a3) of K row k with nq queries (F32, dk apart): v[c * v_stride] */
+static inline __attribute__((always_inline)) void dot_rows(int dk, const int nq, const uint16_t *k, const float *q,
+                                                          __m256 *v, int v_stride) {
+    __m512 a[4][2];
+    for (int c = 0; c < nq; c++) a[c][0] = a[c][1] = _mm512_setzero_ps();
+    for (int i = 0; i < dk; i += 32) {
+        const __m512 x0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(k + i)));
+        const __m512 x1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(k + i + 16)));
+        for (int c = 0; c < nq; c++) {
+            a[c][0] = _mm512_fmadd_ps(x0, _mm512_loadu_ps(q + c * dk + i), a[c][0]);
+            a[c][1] = _mm512_fmadd_ps(x1, _mm512_loadu_ps(q + c * dk + i + 16), a[c][1]);
+        }
+    }
+    for (int c = 0; c < nq; c++) {
+        const __m512 t = _mm512_add_ps(a[c][0], a[c][1]);   /* (a0 + a2) | (a1 + a3) */
+        v[c * v_stride] = _mm256_add_ps(_mm512_castps512_ps256(t), _mm512_extractf32x8_ps(t, 1));
+    }
+}
+
+/* lane-sums of one vector in the gemv order: (l0+l4 + l1+l5) + (l2+l6 + l3+l7) */
+static inline float reduce1(__m256 v) {
+    const __m128 t0 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    const __m128 t1 = _mm_hadd_ps(t0, t0);
+    return _mm_cvtss_f32(_mm_hadd_ps(t1, t1));
+}
+
+/* reduce1 of 8 vectors at once (lane i = reduce1(v[i])), as arch/x86/pv_avx2.c */
+static inline __m256 reduce8(const __m256 v[8]) {
+    __m256 s[4];
+    for (int i = 0; i < 4; i++)
+        s[i] = _mm256_add_ps(_mm256_permute2f128_ps(v[i], v[i + 4], 0x20), _mm256_permute2f128_ps(v[i], v[i + 4], 0x31));
+    return _mm256_hadd_ps(_mm256_hadd_ps(s[0], s[1]), _mm256_hadd_ps(s[2], s[3]));
+}
+
+static inline __attribute__((always_inline)) void scores_group(int n, int dk, const int nq, float *s, size_t s_stride,
+                                                              const uint16_t *k, size_t k_stride, const float *q) {
+    int j = 0;
+    for (; j + 8 <= n; j += 8) {
+        if (j + 24 <= n)   /* the rows of the block after next */
+            for (int r = 0; r < 8; r++)
+                for (int i = 0; i < dk; i += 32) _mm_prefetch((const char *)(k + (size_t)(j + 16 + r) * k_stride + i), _MM_HINT_T0);
+        __m256 v[4][8];
+        for (int r = 0; r < 8; r++) dot_rows(dk, nq, k + (size_t)(j + r) * k_stride, q, &v[0][r], 8);
+        for (int c = 0; c < nq; c++) _mm256_storeu_ps(s + c * s_stride + j, reduce8(v[c]));
+    }
+    for (; j < n; j++) {
+        __m256 v[4];
+        dot_rows(dk, nq, k + (size_t)j * k_stride, q, v, 1);
+        for (int c = 0; c < nq; c++) s[c * s_stride + j] = reduce1(v[c]);
+    }
+}
+
+static void attn_scores_f16_avx512(int n, int dk, int nq, float *s, size_t s_stride, const uint16_t *k,
+                                   size_t k_stride, const uint16_t *q16) {
+    float q[nq * dk];   /* q exactly as F32 (F16 -> F32 is exact: the same products as the gemv) */
+    for (int i = 0; i < nq * dk; i += 16) _mm512_storeu_ps(q + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(q16 + i))));
+    for (int c = 0; c < nq; c += 4) {   /* queries in groups of up to 4 */
+        const int m = nq - c < 4 ? nq - c : 4;
+        float *sc = s + c * s_stride;
+        const float *qc = q + c * dk;
+        if (m == 4) scores_group(n, dk, 4, sc, s_stride, k, k_stride, qc);
+        else if (m == 3) scores_group(n, dk, 3, sc, s_stride, k, k_stride, qc);
+        else if (m == 2) scores_group(n, dk, 2, sc, s_stride, k, k_stride, qc);
+        else scores_group(n, dk, 1, sc, s_stride, k, k_stride, qc);
+    }
+}
 
 #define PV_CHUNK 256   /* positions per chunk: 8 per lane */
 #define PV_ACC_MAX 18  /* heads x dim vectors per pass */
@@ -100,4 +172,7 @@ static void attn_pv_f16_avx512(int n, int nd, int nh, float *out, size_t out_str
     }
 }
 
-void pg_fill_avx512_pv(pg_kernels *k) { k->attn_pv_f16 = attn_pv_f16_avx512; }
+void pg_fill_avx512_one_query(pg_kernels *k) {
+    k->attn_scores_f16 = attn_scores_f16_avx512;
+    k->attn_pv_f16 = attn_pv_f16_avx512;
+}
