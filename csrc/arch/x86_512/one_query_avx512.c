@@ -106,7 +106,8 @@ static inline __attribute__((always_inline)) void pv_pass(int n, const int nh, c
                 const uint16_t *row = v + (size_t)j * v_stride;
                 if (j + PV_CHUNK < np) {   /* the same lane's row in the next chunk */
                     const char *ahead = (const char *)(row + PV_CHUNK * v_stride);
-                    for (int b = 0; b < nb; b += 2) _mm_prefetch(ahead + 64 * b, _MM_HINT_T0);
+                    for (int off = 0; off < 32 * nb; off += 64) _mm_prefetch(ahead + off, _MM_HINT_T0);
+                    _mm_prefetch(ahead + 32 * nb - 1, _MM_HINT_T0);   /* the pass's bytes end here */
                 }
                 __m512 ph[4];
                 for (int h = 0; h < nh; h++) ph[h] = _mm512_set1_ps(p[h * p_stride + j]);
