@@ -4,6 +4,7 @@
  * - attn_scores_f16 / attn_pv_f16 (one query over the F16 cache, ggml's vec_dot_f16 order). */
 #include <immintrin.h>
 
+#include "arch/x86/simd_avx2.h"
 #include "kernels.h"
 
 static void vec_pv8_f32_avx2(int n, int dv, float *out, const float *v, size_t block_stride, const float *p) {
@@ -40,22 +41,6 @@ static inline __m256 dot_lanes(int dk, const uint16_t *k, const float *q) {
     return _mm256_add_ps(_mm256_add_ps(a0, a2), _mm256_add_ps(a1, a3));
 }
 
-/* lane-sums of one vector in the gemv order: (l0+l4 + l1+l5) + (l2+l6 + l3+l7) */
-static inline float reduce1(__m256 v) {
-    const __m128 t0 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    const __m128 t1 = _mm_hadd_ps(t0, t0);
-    return _mm_cvtss_f32(_mm_hadd_ps(t1, t1));
-}
-
-/* reduce1 of 8 vectors at once: result lane i = reduce1(v[i]). Pairs (i, i + 4) share a
- * register after the lo + hi step; two rounds of hadd then give the same sums in order. */
-static inline __m256 reduce8(const __m256 v[8]) {
-    __m256 s[4];
-    for (int i = 0; i < 4; i++)
-        s[i] = _mm256_add_ps(_mm256_permute2f128_ps(v[i], v[i + 4], 0x20), _mm256_permute2f128_ps(v[i], v[i + 4], 0x31));
-    return _mm256_hadd_ps(_mm256_hadd_ps(s[0], s[1]), _mm256_hadd_ps(s[2], s[3]));
-}
-
 /* dot_lanes of one K row with nq queries at once (nq <= 3, a constant after inlining): each 32
  * elements of the row converted once, 4 accumulators per query in registers */
 static inline __attribute__((always_inline)) void dot_lanes_group(int dk, const int nq, const uint16_t *k,
@@ -81,12 +66,12 @@ static inline __attribute__((always_inline)) void scores_group(int n, int dk, co
                 for (int i = 0; i < dk; i += 32) _mm_prefetch((const char *)(k + (size_t)(j + 16 + r) * k_stride + i), _MM_HINT_T0);
         __m256 v[3][8];
         for (int r = 0; r < 8; r++) dot_lanes_group(dk, nq, k + (size_t)(j + r) * k_stride, q, &v[0][r], 8);
-        for (int c = 0; c < nq; c++) _mm256_storeu_ps(s + c * s_stride + j, reduce8(v[c]));
+        for (int c = 0; c < nq; c++) _mm256_storeu_ps(s + c * s_stride + j, reduce8_gemv(v[c]));
     }
     for (; j < n; j++) {
         __m256 v[3];
         dot_lanes_group(dk, nq, k + (size_t)j * k_stride, q, v, 1);
-        for (int c = 0; c < nq; c++) s[c * s_stride + j] = reduce1(v[c]);
+        for (int c = 0; c < nq; c++) s[c * s_stride + j] = reduce1_gemv(v[c]);
     }
 }
 

@@ -68,6 +68,22 @@ static inline float hsum_f32x8(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
+/* lane-sums of one vector in ggml's vec_dot_f16 gemv order: (l0+l4 + l1+l5) + (l2+l6 + l3+l7) */
+static inline float reduce1_gemv(__m256 v) {
+    const __m128 t0 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    const __m128 t1 = _mm_hadd_ps(t0, t0);
+    return _mm_cvtss_f32(_mm_hadd_ps(t1, t1));
+}
+
+/* reduce1_gemv of 8 vectors at once: result lane i = reduce1_gemv(v[i]). Pairs (i, i + 4) share
+ * a register after the lo + hi step; two rounds of hadd then give the same sums in order. */
+static inline __m256 reduce8_gemv(const __m256 v[8]) {
+    __m256 s[4];
+    for (int i = 0; i < 4; i++)
+        s[i] = _mm256_add_ps(_mm256_permute2f128_ps(v[i], v[i + 4], 0x20), _mm256_permute2f128_ps(v[i], v[i + 4], 0x31));
+    return _mm256_hadd_ps(_mm256_hadd_ps(s[0], s[1]), _mm256_hadd_ps(s[2], s[3]));
+}
+
 static inline int32_t hsum_i32x4(__m128i v) {
     v = _mm_add_epi32(v, _mm_shuffle_epi32(v, _MM_SHUFFLE(1, 0, 3, 2)));
     v = _mm_add_epi32(v, _mm_shuffle_epi32(v, _MM_SHUFFLE(2, 3, 0, 1)));

@@ -28,6 +28,17 @@ TILE_INLINE void transpose_16x8(const char *const xr[8], size_t off, __m256i out
     out[3] = _mm256_unpackhi_epi64(t1, t3);
 }
 
+/* the first nr (<= 8) lanes of v to out[0..nr) */
+TILE_INLINE void store_first_rows(float *out, int nr, __m256 v) {
+    if (nr == 8) {
+        _mm256_storeu_ps(out, v);
+    } else {
+        float tmp[8];
+        _mm256_storeu_ps(tmp, v);
+        for (int r = 0; r < nr; r++) out[r] = tmp[r];
+    }
+}
+
 /* A tile of up to PG_TILE_ROWS (8) weight rows through a kernel of 4: rows 0..3, then 4..nr-1 */
 #define TILE_IN_FOURS(FN, n, s, bs, x, bx, y, by, nr, nc)                                             \
     do {                                                                                              \

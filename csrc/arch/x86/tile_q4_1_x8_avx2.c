@@ -22,7 +22,6 @@
 #define Q4_1_X8_FILL pg_fill_avx2_tile_q4_1_x8
 #endif
 
-#define ROWS 8
 #define X8_BLOCK_BYTES (32 + 4 * 32)   /* 8 d, 8 m (f16), then the transposed codes */
 #define X8_PREFETCH_BYTES 6144         /* one activation row: the group's stream this far ahead into L2 (as Q4_0's) */
 
@@ -58,14 +57,7 @@ TILE_INLINE void q4_1_x8_row(int nb, float *out, int nr, const char *xg, const b
     }
     const __m256 lanes = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[4]), _mm256_add_ps(acc[2], acc[6])),
                                        _mm256_add_ps(_mm256_add_ps(acc[1], acc[5]), _mm256_add_ps(acc[3], acc[7])));
-    const __m256 v = _mm256_add_ps(lanes, sum_min);
-    if (nr == ROWS) {
-        _mm256_storeu_ps(out, v);
-    } else {
-        float tmp[ROWS];
-        _mm256_storeu_ps(tmp, v);
-        for (int r = 0; r < nr; r++) out[r] = tmp[r];
-    }
+    store_first_rows(out, nr, _mm256_add_ps(lanes, sum_min));
 }
 
 /* pg_vec_dot_tile_fn over a repacked group x (bx bytes): nc activation rows by apart */

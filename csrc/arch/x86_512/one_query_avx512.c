@@ -12,6 +12,7 @@
  * so a long cache is walked 4 to 6 times fewer times. */
 #include <immintrin.h>
 
+#include "arch/x86/simd_avx2.h"
 #include "kernels.h"
 
 /* the gemv's (a0 + a2) + (a1 + a3) of K row k with nq queries (F32, dk apart): v[c * v_stride] */
@@ -33,21 +34,6 @@ static inline __attribute__((always_inline)) void dot_rows(int dk, const int nq,
     }
 }
 
-/* lane-sums of one vector in the gemv order: (l0+l4 + l1+l5) + (l2+l6 + l3+l7) */
-static inline float reduce1(__m256 v) {
-    const __m128 t0 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    const __m128 t1 = _mm_hadd_ps(t0, t0);
-    return _mm_cvtss_f32(_mm_hadd_ps(t1, t1));
-}
-
-/* reduce1 of 8 vectors at once (lane i = reduce1(v[i])), as arch/x86/pv_avx2.c */
-static inline __m256 reduce8(const __m256 v[8]) {
-    __m256 s[4];
-    for (int i = 0; i < 4; i++)
-        s[i] = _mm256_add_ps(_mm256_permute2f128_ps(v[i], v[i + 4], 0x20), _mm256_permute2f128_ps(v[i], v[i + 4], 0x31));
-    return _mm256_hadd_ps(_mm256_hadd_ps(s[0], s[1]), _mm256_hadd_ps(s[2], s[3]));
-}
-
 static inline __attribute__((always_inline)) void scores_group(int n, int dk, const int nq, float *s, size_t s_stride,
                                                               const uint16_t *k, size_t k_stride, const float *q) {
     int j = 0;
@@ -57,12 +43,12 @@ static inline __attribute__((always_inline)) void scores_group(int n, int dk, co
                 for (int i = 0; i < dk; i += 32) _mm_prefetch((const char *)(k + (size_t)(j + 16 + r) * k_stride + i), _MM_HINT_T0);
         __m256 v[4][8];
         for (int r = 0; r < 8; r++) dot_rows(dk, nq, k + (size_t)(j + r) * k_stride, q, &v[0][r], 8);
-        for (int c = 0; c < nq; c++) _mm256_storeu_ps(s + c * s_stride + j, reduce8(v[c]));
+        for (int c = 0; c < nq; c++) _mm256_storeu_ps(s + c * s_stride + j, reduce8_gemv(v[c]));
     }
     for (; j < n; j++) {
         __m256 v[4];
         dot_rows(dk, nq, k + (size_t)j * k_stride, q, v, 1);
-        for (int c = 0; c < nq; c++) s[c * s_stride + j] = reduce1(v[c]);
+        for (int c = 0; c < nq; c++) s[c * s_stride + j] = reduce1_gemv(v[c]);
     }
 }
 

@@ -23,20 +23,9 @@
 #include "kernels.h"
 #include "quants/blocks.h"
 
-#define ROWS 8
 #define X8_BLOCK_BYTES (16 + 32 + 4 * 32)   /* 8 d (f16), 8 high-bit words, then the transposed codes */
 #define X8_GROUP 4   /* activation rows per pass (4: 179-183 GFLOP/s, 2: 174-175 on SmolLM2's ffn_gate) */
 #define X8_PREFETCH_BYTES 6144              /* one activation row: the group's stream this far ahead into L2 */
-
-static inline void store_rows(float *out, int nr, __m256 v) {
-    if (nr == ROWS) {
-        _mm256_storeu_ps(out, v);
-    } else {
-        float tmp[ROWS];
-        _mm256_storeu_ps(tmp, v);
-        for (int r = 0; r < nr; r++) out[r] = tmp[r];
-    }
-}
 
 /* dword i of v in the low 8 lanes, dword i + 1 in the high 8 */
 #define DWORD_PAIR(i) _mm512_set_epi32(i + 1, i + 1, i + 1, i + 1, i + 1, i + 1, i + 1, i + 1, i, i, i, i, i, i, i, i)
@@ -86,7 +75,7 @@ TILE_INLINE void q5_0_x8_rows(int nb, float *const out[], int nr, const char *xg
     for (int c = 0; c < NC; c++) {
         /* [(a0 + a4) + (a2 + a6) | (a1 + a5) + (a3 + a7)], then its halves added */
         const __m512 t = _mm512_add_ps(_mm512_add_ps(acc[c][0], acc[c][2]), _mm512_add_ps(acc[c][1], acc[c][3]));
-        store_rows(out[c], nr, _mm256_add_ps(_mm512_castps512_ps256(t), _mm512_extractf32x8_ps(t, 1)));
+        store_first_rows(out[c], nr, _mm256_add_ps(_mm512_castps512_ps256(t), _mm512_extractf32x8_ps(t, 1)));
     }
 }
 
