@@ -75,6 +75,29 @@ def test_one_token_inputs_are_the_batch_rule(which, request):
         assert len(masks) == (2 if which == "tiny_gemma3" else 1)
 
 
+@pytest.mark.parametrize("which", ["tiny_llama", "tiny_gemma3"])
+def test_decode_fast_path_is_the_general_path(which, request):
+    """eval([int]) takes the one-token path; eval(np.array([...])) the general one: the same
+    logits bit for bit at every step (across a KV_PAD boundary and gemma3's window), the same
+    counters and the same errors."""
+    path = request.getfixturevalue(which)
+    fast, general = (ModelRunner(path, n_ctx=300, n_threads=2) for _ in range(2))
+    for r in (fast, general):
+        r.eval([1, 2, 3])
+    rng = np.random.default_rng(5)
+    for tok in rng.integers(0, fast.config.n_vocab, size=KV_PAD + 4).tolist():
+        np.testing.assert_array_equal(fast.eval([tok]), general.eval(np.array([tok])))
+    assert fast.n_past == general.n_past == KV_PAD + 7
+    assert fast.timings["eval_tokens"] == general.timings["eval_tokens"] == KV_PAD + 4
+    with pytest.raises(ValueError, match="out of range"):
+        fast.eval([fast.config.n_vocab])
+    with pytest.raises(ValueError, match="out of range"):
+        fast.eval([-1])
+    fast.n_past = 300
+    with pytest.raises(ValueError, match="exceed n_ctx"):
+        fast.eval([5])
+
+
 def test_truncate_and_reset_recompute_identically(tiny_llama):
     runner = ModelRunner(tiny_llama, n_ctx=64, n_threads=2)
     a = runner.eval([5, 6, 7, 8])

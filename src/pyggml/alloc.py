@@ -164,7 +164,9 @@ class SharedMemory:
     def __init__(self) -> None:
         self.buffer = _new_buffer(0)
         self.work = np.zeros(0, dtype=np.uint8)
+        self._work_address, self._work_bytes = self.work.ctypes.data, 0
         self._users: weakref.WeakSet = weakref.WeakSet()   # objects with rebind(raw)
+        self.generation = 0   # counts buffer replacements: views of the old one are stale
 
     @property
     def size(self) -> int:
@@ -176,12 +178,15 @@ class SharedMemory:
         returns the buffer to bind to now."""
         if size > self.size:
             self.buffer = _new_buffer(size)
+            self.generation += 1
             for other in list(self._users):
                 other.rebind(self.buffer)
         self._users.add(user)
         return self.buffer
 
-    def work_buffer(self, size: int) -> np.ndarray:
-        if self.work.nbytes < size:
+    def work_buffer(self, size: int) -> tuple[int, int]:
+        """(address, bytes) of a work buffer of at least size bytes."""
+        if self._work_bytes < size:
             self.work = np.zeros(size, dtype=np.uint8)
-        return self.work
+            self._work_address, self._work_bytes = self.work.ctypes.data, self.work.nbytes
+        return self._work_address, self._work_bytes

@@ -47,7 +47,7 @@ class Graph:
         self._compiled: _core.NodeList | None = None
         self._buffer = None                                  # compute buffer (own or shared)
         self._shared: alloc.SharedMemory | None = None
-        self._work: dict[tuple[int, str], np.ndarray] = {}  # (n_threads, SIMD path) -> own work buffer
+        self._work: dict[tuple[int, str], tuple] = {}  # (n_threads, SIMD path) -> own (buffer, address, bytes)
         self._work_sizes: dict[tuple[int, str], int] = {}   # (n_threads, SIMD path) -> bytes needed
         self.plan: alloc.AllocPlan | None = None
 
@@ -124,12 +124,14 @@ class Graph:
         if size is None:
             size = self._work_sizes[key] = self._compiled.work_size(nth) + 64
         if self._shared is not None:
-            work = self._shared.work_buffer(size)
+            address, nbytes = self._shared.work_buffer(size)
         else:
             work = self._work.get(key)
             if work is None:
-                work = self._work[key] = np.zeros(size, dtype=np.uint8)
-        result = self._compiled.compute(pool, work.ctypes.data, work.nbytes, profile)
+                work = np.zeros(size, dtype=np.uint8)
+                work = self._work[key] = (work, work.ctypes.data, work.nbytes)
+            _, address, nbytes = work
+        result = self._compiled.compute(pool, address, nbytes, profile)
         if profile:
             return {Op(op).name: (ns / 1e6, count) for op, (ns, count) in result.items()}
         return None

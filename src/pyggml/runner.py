@@ -41,18 +41,17 @@ class _BuiltGraph:
     batch: BatchInputs
     logits: Tensor     # (n_vocab, n_out), or (n_embd, n_out) hidden states for an "embd" graph
     ctx: Context
-    _views: tuple = ()  # (addresses, numpy views) of the inputs and logits, see views()
+    memory: alloc.SharedMemory
+    _views: tuple = ()  # (memory generation, numpy views) of the inputs and logits, see views()
 
     def views(self) -> tuple:
         """numpy views of tokens, positions, kv_slots, out_rows, the masks (a dict) and logits,
-        made once and made again only when the graph's buffer moved (a shared buffer rebinds
+        made once and made again only when the shared buffer moved (it rebinds every graph's
         tensors): building six views per decoded token was a visible share of its Python time."""
-        b = self.batch
-        tensors = (b.tokens, b.positions, b.kv_slots, b.out_rows, *b.masks.values(), self.logits)
-        addresses = tuple(t.data for t in tensors)
-        if not self._views or self._views[0] != addresses:
-            v = [t.numpy() for t in tensors]
-            self._views = (addresses, (*v[:4], dict(zip(b.masks, v[4:-1])), v[-1]))
+        if not self._views or self._views[0] != self.memory.generation:
+            b = self.batch
+            v = [t.numpy() for t in (b.tokens, b.positions, b.kv_slots, b.out_rows, *b.masks.values(), self.logits)]
+            self._views = (self.memory.generation, (*v[:4], dict(zip(b.masks, v[4:-1])), v[-1]))
         return self._views[1]
 
 
@@ -143,23 +142,29 @@ class ModelRunner:
         graph = Graph(ctx)
         graph.build_forward_expand(logits)
         graph.allocate(shared=self._memory)
-        built = self._graphs[key] = _BuiltGraph(graph, batch, logits, ctx)
+        built = self._graphs[key] = _BuiltGraph(graph, batch, logits, ctx, self._memory)
         while len(self._graphs) > self.max_cached_graphs:
             self._graphs.popitem(last=False)
         return built
 
+    def _set_one_input(self, views: tuple, token: int) -> None:
+        """The inputs of one decoded token at position n_past: the values _set_inputs would
+        write, without its temporaries."""
+        tokens_v, positions_v, kv_slots_v, out_rows_v, masks_v, _ = views
+        p = self.n_past
+        tokens_v[0], positions_v[0], kv_slots_v[0], out_rows_v[0] = token, p, p, 0
+        for window, mask in masks_v.items():   # visible: max(0, p + 1 - window) <= slot <= p
+            first = max(0, p + 1 - window) if window else 0
+            mask[0, :first] = -np.inf
+            mask[0, first:p + 1] = 0.0
+            mask[0, p + 1:] = -np.inf
+
     def _set_inputs(self, g: _BuiltGraph, tokens: np.ndarray, n_out: int) -> None:
         n = len(tokens)
-        tokens_v, positions_v, kv_slots_v, out_rows_v, masks_v, _ = g.views()
-        if n == 1:   # a decoded token: the same values as below, without the temporaries
-            p = self.n_past
-            tokens_v[0], positions_v[0], kv_slots_v[0], out_rows_v[0] = tokens[0], p, p, 0
-            for window, mask in masks_v.items():   # visible: max(0, p + 1 - window) <= slot <= p
-                first = max(0, p + 1 - window) if window else 0
-                mask[0, :first] = -np.inf
-                mask[0, first:p + 1] = 0.0
-                mask[0, p + 1:] = -np.inf
+        if n == 1:
+            self._set_one_input(g.views(), int(tokens[0]))
             return
+        tokens_v, positions_v, kv_slots_v, out_rows_v, masks_v, _ = g.views()
         pos = np.arange(self.n_past, self.n_past + n, dtype=np.int32)
         tokens_v[:] = tokens
         positions_v[:] = pos
@@ -176,6 +181,8 @@ class ModelRunner:
     def eval(self, tokens, logits_all: bool = False, output: str = "logits") -> np.ndarray:
         """Append tokens to the cache; logits (len(tokens), n_vocab) if logits_all else (1, n_vocab).
         output="embd": the final normed hidden states (.., n_embd) instead of logits."""
+        if type(tokens) is list and len(tokens) == 1 and type(tokens[0]) is int:
+            return self._eval_one(tokens[0], output)
         tokens = np.asarray(tokens, dtype=np.int64).reshape(-1)
         if tokens.size == 0:
             raise ValueError("eval: no tokens given")
@@ -203,6 +210,25 @@ class ModelRunner:
         self.timings[f"{key}_ms"] += ms
         self.timings[f"{key}_tokens"] += int(tokens.size)
         return out[0] if len(out) == 1 else np.concatenate(out, axis=0)
+
+    def _eval_one(self, token: int, output: str) -> np.ndarray:
+        """eval([token]) of a decoded token (the same checks, graph and result) with less Python
+        per token: what runs between two forward passes is a share of a small model's token."""
+        if not 0 <= token < self.config.n_vocab:
+            raise ValueError(f"eval: token id {token} out of range [0, {self.config.n_vocab})")
+        p = self.n_past
+        if p + 1 > self.n_ctx:
+            raise ValueError(f"eval: {p} cached + 1 new tokens exceed n_ctx={self.n_ctx}")
+        t0 = time.perf_counter()
+        g = self._graph_for(1, min(self.n_ctx, (p // KV_PAD + 1) * KV_PAD), 1, output)
+        views = g.views()
+        self._set_one_input(views, token)
+        g.graph.compute(pool=self.pool)
+        self.n_past = p + 1
+        out = views[-1].copy()   # the shared buffer is reused by the next run
+        self.timings["eval_ms"] += (time.perf_counter() - t0) * 1e3
+        self.timings["eval_tokens"] += 1
+        return out
 
     @serialized
     def reset(self) -> None:

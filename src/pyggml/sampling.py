@@ -250,7 +250,9 @@ class Sampler:
         if self.grammar is not None:
             logits = np.array(logits, dtype=np.float32, copy=True)
             self.grammar.apply(logits)
-        if not self.params.greedy and self.params.mirostat_mode:
+        if self.params.greedy:   # _filtered's one candidate, without its arrays
+            token = int(logits.argmax())
+        elif self.params.mirostat_mode:
             token = self._mirostat(logits)
         else:
             ids, probs = _filtered(logits, self.params)

@@ -11,6 +11,9 @@ from .types import GGMLType, traits
 _HEADER_BYTES = 512   # generous bound on one tensor header in the arena
 
 
+_HUGE_PAGE = 2 << 20
+
+
 class WeightStore:
     """name -> Tensor for every tensor of a GGUF file; data = the file's mapped bytes."""
 
@@ -47,9 +50,21 @@ class WeightStore:
                 if info.type in types and len(info.ne) == 2 and info.ne[1] % 8 == 0
                 and info.ne[0] % traits(info.type).block_size == 0]
 
+        # one arena for all copies, back to back (64-byte aligned), starting at a 2 MiB boundary:
+        # numpy asks for transparent huge pages on large arrays, and copies allocated one by one
+        # started mid-page, so a third of their bytes were read through 4 KiB pages (TLB misses
+        # on the decode's weight streams)
+        offsets, total = {}, 0
+        for info in todo:
+            offsets[info.name] = total
+            total += -(-info.nbytes // 64) * 64
+        arena = np.empty(total + _HUGE_PAGE, np.uint8)
+        skip = -arena.ctypes.data % _HUGE_PAGE
+
         def one(info) -> int:
             t = self._tensors[info.name]
-            packed = np.empty(info.nbytes, np.uint8)
+            start = skip + offsets[info.name]
+            packed = arena[start:start + info.nbytes]
             _core.repack_x8(int(info.type), t.data, t.nb[1], packed, info.ne[1], info.ne[0])
             t._c.set_repacked(packed)
             self.reader.release_pages(info)
