@@ -41,6 +41,27 @@ def test_gpu_and_no_effect_keywords_are_accepted(model_path):
     llm.close()
 
 
+def test_n_ubatch_is_the_forward_pass_size(model_path):
+    """n_ubatch (llama.cpp's physical batch): a prompt runs in passes of min(n_batch, n_ubatch)
+    tokens, each with a compute buffer sized for its pass; the logits are the same bits."""
+    path = str(model_path(SMOLLM))
+    prompt = np.random.default_rng(0).integers(100, 40000, 300).tolist()
+    scores, buffers = {}, {}
+    for n_ubatch in (512, 100, 64):
+        llm = pyggml.Llama(path, n_ctx=512, n_ubatch=n_ubatch, logits_all=True, verbose=False)
+        assert (llm.n_batch, llm.n_ubatch) == (512, n_ubatch)
+        llm.eval(prompt)
+        scores[n_ubatch], buffers[n_ubatch] = llm.scores[:300].copy(), llm.runner.compute_buffer_size
+        passes = {min(n_ubatch, 300)} | ({300 % n_ubatch} if 300 % n_ubatch else set())
+        assert {key[0] for key in llm.runner._graphs} == passes   # tokens per graph run
+        llm.close()
+    np.testing.assert_array_equal(scores[100], scores[512])
+    np.testing.assert_array_equal(scores[64], scores[512])
+    assert buffers[64] < buffers[100] < buffers[512]
+    with pytest.raises(ValueError, match="n_ubatch"):
+        pyggml.Llama(path, n_ctx=64, n_ubatch=0, verbose=False)
+
+
 @pytest.mark.parametrize("kwargs, name", [
     ({"lora_path": "x.bin"}, "lora_path"), ({"rope_scaling_type": 2}, "rope_scaling_type"),
     ({"yarn_ext_factor": 0.5}, "yarn_ext_factor"), ({"type_k": 8, "type_v": 8}, "type_k"),

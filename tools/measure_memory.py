@@ -1,6 +1,6 @@
 """Peak memory and load time of pyggml on real models (issue #7).
 
-    python tools/measure_memory.py MODEL.gguf [MODEL2.gguf ...] [-p 512] [-n 128] [-t 2] [--steps]
+    python tools/measure_memory.py MODEL.gguf [MODEL2.gguf ...] [-p 512] [-n 128] [-t 2] [-ub 512] [--steps]
                                    [--tokenizer] [--tracemalloc]
 
 Each model runs in a fresh interpreter (peak RSS is per process): load the model, evaluate a
@@ -62,7 +62,7 @@ def _snapshot(phase: str, tracing: bool) -> dict:
 
 
 def measure_one(path: str, n_prompt: int, n_gen: int, n_ctx: int, n_threads: int,
-                with_tokenizer: bool, tracing: bool) -> dict:
+                with_tokenizer: bool, tracing: bool, n_ubatch: int = 512) -> dict:
     """Runs in the measured process: everything imported here counts."""
     if tracing:
         import tracemalloc
@@ -79,10 +79,11 @@ def measure_one(path: str, n_prompt: int, n_gen: int, n_ctx: int, n_threads: int
     if with_tokenizer:
         from pyggml import Llama
 
-        llm = Llama(path, n_ctx=n_ctx, n_batch=n_prompt or 512, n_threads=n_threads, verbose=False)
+        llm = Llama(path, n_ctx=n_ctx, n_batch=n_prompt or 512, n_ubatch=n_ubatch, n_threads=n_threads,
+                    verbose=False)
         runner = llm.runner
     else:
-        runner = ModelRunner(path, n_ctx=n_ctx, n_batch=n_prompt or 512, n_threads=n_threads)
+        runner = ModelRunner(path, n_ctx=n_ctx, n_batch=min(n_prompt or 512, n_ubatch), n_threads=n_threads)
     t_load = time.perf_counter() - t0
     steps.append(_snapshot("load", tracing))
     rng = np.random.default_rng(1234)
@@ -130,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-n", "--n-gen", type=int, default=128)
     ap.add_argument("-t", "--threads", type=int, default=2)
     ap.add_argument("--n-ctx", type=int, default=0, help="default: n_prompt + n_gen")
+    ap.add_argument("-ub", "--n-ubatch", type=int, default=512, help="tokens per forward pass (llama.cpp's -ub)")
     ap.add_argument("--tokenizer", action="store_true", help="load through pyggml.Llama (tokenizer too)")
     ap.add_argument("--steps", action="store_true", help="memory after every phase")
     ap.add_argument("--tracemalloc", action="store_true", help="Python allocation peaks per phase (slower)")
@@ -139,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     n_ctx = args.n_ctx or args.n_prompt + args.n_gen
     if args.in_process:
         r = measure_one(args.models[0], args.n_prompt, args.n_gen, n_ctx, args.threads,
-                        args.tokenizer, args.tracemalloc)
+                        args.tokenizer, args.tracemalloc, args.n_ubatch)
         print(json.dumps(r))
         return 0
     results = []
@@ -148,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"measure_memory: no such model file: {path}", file=sys.stderr)
             return 2
         cmd = [sys.executable, os.path.abspath(__file__), path, "--in-process", "-p", str(args.n_prompt),
-               "-n", str(args.n_gen), "-t", str(args.threads), "--n-ctx", str(n_ctx)]
+               "-n", str(args.n_gen), "-t", str(args.threads), "--n-ctx", str(n_ctx), "-ub", str(args.n_ubatch)]
         cmd += ["--tokenizer"] * args.tokenizer + ["--tracemalloc"] * args.tracemalloc
         out = subprocess.run(cmd, capture_output=True, text=True)
         if out.returncode != 0:

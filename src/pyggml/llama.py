@@ -64,7 +64,8 @@ class Outcome:
 
 
 class Llama:
-    def __init__(self, model_path: str, *, n_ctx: int = 512, n_batch: int = 512, n_threads: int | None = None,
+    def __init__(self, model_path: str, *, n_ctx: int = 512, n_batch: int = 512, n_ubatch: int = 512,
+                 n_threads: int | None = None,
                  seed: int = RANDOM_SEED, logits_all: bool = False, last_n_tokens_size: int = 64,
                  embedding: bool = False, pooling_type: int = llama_args.POOLING_UNSPECIFIED,
                  attention_type: int = llama_args.ATTENTION_UNSPECIFIED,
@@ -78,7 +79,7 @@ class Llama:
         is unknown to pyggml (default: refuse such a file; env PYGGML_PRE_TOKENIZER_FALLBACK too)."""
         t_start = time.perf_counter()
         self._guard = ObjectGuard("Llama")   # thread safety: see pyggml.guard
-        self._init_kwargs = dict(n_ctx=n_ctx, n_batch=n_batch, n_threads=n_threads, seed=seed, logits_all=logits_all,
+        self._init_kwargs = dict(n_ctx=n_ctx, n_batch=n_batch, n_ubatch=n_ubatch, n_threads=n_threads, seed=seed, logits_all=logits_all,
                                  last_n_tokens_size=last_n_tokens_size, embedding=embedding,
                                  pooling_type=pooling_type, attention_type=attention_type,
                                  rope_freq_base=rope_freq_base, rope_freq_scale=rope_freq_scale,
@@ -90,6 +91,7 @@ class Llama:
             raise ValueError(f"Model path does not exist: {self.model_path}")
         n_ctx = _positive_int("n_ctx", n_ctx)
         n_batch = _positive_int("n_batch", n_batch)
+        n_ubatch = _positive_int("n_ubatch", n_ubatch)
         if n_threads is not None:
             n_threads = _positive_int("n_threads", n_threads)
         if isinstance(last_n_tokens_size, bool) or not isinstance(last_n_tokens_size, int) or last_n_tokens_size < -1:
@@ -105,13 +107,14 @@ class Llama:
         self.embedding = bool(embedding)
         self.chat_format = chat_format
         self.spm_infill = bool(spm_infill)
-        self.runner = ModelRunner(self.model_path, n_ctx=n_ctx, n_batch=n_batch, n_threads=n_threads,
+        self.runner = ModelRunner(self.model_path, n_ctx=n_ctx, n_batch=min(n_batch, n_ubatch), n_threads=n_threads,
                                   kv_type=kv_type, metadata_overrides=llama_args.check_kv_overrides(kv_overrides),
                                   config_overrides=llama_args.rope_overrides(rope_freq_base, rope_freq_scale))
         self.metadata = self.runner.metadata
         self._pooling_type = llama_args.check_pooling(pooling_type, self.metadata, self.runner.config.arch)
         self.tokenizer = Tokenizer.from_metadata(self.metadata, pre_tokenizer_fallback=pre_tokenizer_fallback)
-        self.n_batch = self.runner.n_batch
+        self.n_batch = min(n_batch, n_ctx)
+        self.n_ubatch = self.runner.n_batch   # tokens per forward pass
         self._n_ctx = n_ctx
         self._n_vocab = self.runner.config.n_vocab
         self._input_ids = np.zeros(n_ctx, dtype=np.int32)

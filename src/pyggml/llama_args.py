@@ -2,12 +2,13 @@
 CPU engine, and which it refuses (with an error naming the argument) rather than ignore.
 
 No effect (accepted, documented): n_gpu_layers, split_mode, main_gpu, tensor_split, rpc_servers,
-use_mmap (pyggml always maps the file), use_mlock, n_ubatch, n_threads_batch (one thread pool
+use_mmap (pyggml always maps the file), use_mlock, n_threads_batch (one thread pool
 runs prompts and decoding; thread counts do not change results), offload_kqv, flash_attn,
 op_offload, swa_full, no_perf, numa, vocab_only (the weights are mapped lazily anyway),
 lora_scale without lora_path, verbose.
 
-Used: seed, n_ctx, n_batch, n_threads, logits_all, last_n_tokens_size, embedding, pooling_type,
+Used: seed, n_ctx, n_batch, n_ubatch (the physical batch: a prompt is evaluated min(n_batch,
+n_ubatch) tokens per forward pass; smaller passes hold a smaller compute buffer), n_threads, logits_all, last_n_tokens_size, embedding, pooling_type,
 attention_type (causal only), rope_freq_base, rope_freq_scale, kv_overrides, type_k/type_v
 (F16 or F32, equal), chat_format ("chatml" or the GGUF's own template), spm_infill.
 
@@ -28,7 +29,7 @@ ROPE_SCALING_UNSPECIFIED = -1
 
 NO_EFFECT = {
     "n_gpu_layers": 0, "split_mode": 1, "main_gpu": 0, "tensor_split": None, "rpc_servers": None,
-    "use_mmap": True, "use_mlock": False, "n_ubatch": 512, "n_threads_batch": None, "offload_kqv": True,
+    "use_mmap": True, "use_mlock": False, "n_threads_batch": None, "offload_kqv": True,
     "flash_attn": False, "op_offload": None, "swa_full": None, "no_perf": False, "numa": False,
     "vocab_only": False, "lora_scale": 1.0,
 }
