@@ -60,7 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-n", "--n-predict", type=int, default=-1,
                    help="tokens to generate (-1: until end of generation or full context)")
     p.add_argument("-c", "--ctx-size", type=int, default=4096, help="context size (0: the model's own)")
-    p.add_argument("-b", "--batch-size", type=int, default=512, help="prompt tokens per graph evaluation")
+    p.add_argument("-b", "--batch-size", type=int, default=512, help="prompt tokens per evaluation call")
+    p.add_argument("-ub", "--ubatch-size", type=int, default=512,
+                   help="prompt tokens per forward pass (a smaller pass needs a smaller compute buffer)")
     p.add_argument("-t", "--threads", type=int, default=None, help="threads (default: all cores)")
     p.add_argument("-s", "--seed", type=int, default=-1, help="random seed (-1: random)")
     p.add_argument("--temp", type=float, default=0.8, help="temperature (0: greedy)")
@@ -168,8 +170,8 @@ def _load(args, model_path: str):
             n_ctx = get_arch(reader.metadata).load_config(reader.metadata).n_ctx_train
     if args.verbose:
         print(f"system_info: {pyggml.system_info()}", file=sys.stderr)
-    return Llama(model_path, n_ctx=n_ctx, n_batch=args.batch_size, n_threads=args.threads, seed=args.seed,
-                 last_n_tokens_size=args.repeat_last_n, verbose=args.verbose)
+    return Llama(model_path, n_ctx=n_ctx, n_batch=args.batch_size, n_ubatch=args.ubatch_size, n_threads=args.threads,
+                 seed=args.seed, last_n_tokens_size=args.repeat_last_n, verbose=args.verbose)
 
 
 def run(args) -> int:
