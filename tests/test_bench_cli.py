@@ -34,6 +34,28 @@ def test_json_rows_and_profiles(smollm):
         assert float(m.group(1)) > 0 and int(m.group(3)) == 211
 
 
+def test_profiles_at_depth(smollm):
+    """-d with --profile: the profiles are taken after that many cached tokens (the decode graph
+    attends over them), one section per depth."""
+    r = bench("-m", smollm, "-p", 0, "-n", 2, "-t", 1, "-r", 1, "-d", "0,300", "--profile")
+    assert r.returncode == 0, r.stderr
+    for title in ("ms per decoded token by op", "ms per decoded token @ d300 by op"):
+        section = r.stderr.split(title, 1)[1].split("\n\n", 1)[0]
+        assert re.search(r"FLASH_ATTN_EXT +[\d.]+ ms", section), section
+
+
+def test_profiled_graphs_attend_over_the_depth(smollm, monkeypatch):
+    from pyggml.cli import bench as bench_module
+
+    seen = []
+    monkeypatch.setattr(bench_module, "_profile_graph",
+                        lambda runner, built, reps: seen.append((runner.n_past, built.batch.n_kv)) or {})
+    bench_module.profile_decode(smollm, 1, depth=300, n_tokens=2)
+    bench_module.profile_prompt(smollm, 1, 16, depth=300, reps=1)
+    # 300 cached + 4 + 2 decoded, then 300 + 16 prompt tokens; n_kv: the whole (small) context
+    assert seen == [(306, 314), (316, 324)]
+
+
 def test_markdown_table(smollm):
     r = bench("-m", smollm, "-p", 8, "-n", 0, "-t", 1, "-r", 2)
     assert r.returncode == 0, r.stderr

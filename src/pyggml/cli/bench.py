@@ -174,30 +174,37 @@ def _profile_graph(runner, built, reps: int) -> dict[str, tuple[float, int]]:
     return {op: (v[0], v[1]) for op, v in sorted(totals.items(), key=lambda kv: -kv[1][0])}
 
 
-def profile_decode(path: str, threads: int, n_tokens: int = 32) -> dict[str, tuple[float, int]]:
-    """Time per op type per decoded token (ms)."""
+def _filled_runner(path: str, threads: int, depth: int, n_more: int):
+    """A runner whose cache holds depth random tokens, with room for n_more."""
     from ..runner import ModelRunner
 
-    runner = ModelRunner(path, n_ctx=256, n_threads=threads)
+    runner = ModelRunner(path, n_ctx=depth + n_more + 8, n_threads=threads)
+    if depth:
+        runner.eval(np.random.default_rng(4321).integers(100, runner.config.n_vocab - 100, size=depth).tolist())
+    return runner
+
+
+def profile_decode(path: str, threads: int, depth: int = 0, n_tokens: int = 32) -> dict[str, tuple[float, int]]:
+    """Time per op type per decoded token (ms), after depth tokens."""
+    runner = _filled_runner(path, threads, depth, n_tokens + 4)
     try:
         runner.eval([1, 2, 3, 4])
         for i in range(n_tokens):
             runner.eval([5 + i])
-        built = next(iter(g for k, g in runner._graphs.items() if k[0] == 1))
+        built = next(reversed(runner._graphs.values()))   # the one-token graph of the last step
         return _profile_graph(runner, built, n_tokens)
     finally:
         runner.close()
 
 
-def profile_prompt(path: str, threads: int, n_prompt: int, reps: int = 3) -> dict[str, tuple[float, int]]:
-    """Time per op type of one prompt batch of n_prompt tokens (ms), recomputed reps times."""
-    from ..runner import ModelRunner
-
-    runner = ModelRunner(path, n_ctx=n_prompt + 8, n_threads=threads)
+def profile_prompt(path: str, threads: int, n_prompt: int, depth: int = 0, reps: int = 3) -> dict[str, tuple[float, int]]:
+    """Time per op type of the last prompt batch of n_prompt tokens after depth tokens (ms),
+    recomputed reps times."""
+    runner = _filled_runner(path, threads, depth, n_prompt)
     try:
         tokens = np.random.default_rng(1234).integers(100, runner.config.n_vocab - 100, size=n_prompt)
         runner.eval(tokens.tolist())
-        built = max(runner._graphs.items(), key=lambda kv: kv[0][0])[1]   # the largest batch
+        built = next(reversed(runner._graphs.values()))   # the graph of the prompt's last batch
         return _profile_graph(runner, built, reps)
     finally:
         runner.close()
@@ -330,13 +337,14 @@ def main(argv: list[str] | None = None) -> int:
                         rows.append(Row(name, size, params, f"CPU {simd}", t, test, mean, sd,
                                         ref[0] if ref else None, ref[1] if ref else None))
                         print(format_markdown(rows[-1:], args.vs_llama_cpp).splitlines()[-1], file=sys.stderr)
-            if args.profile:
+            for depth in depths if args.profile else ():
+                at = f" @ d{depth}" if depth else ""
                 for n_prompt in (p for p in prompts if p):
-                    _print_profile(f"profile {name}, {t} threads: ms per pp{n_prompt} batch by op",
-                                   profile_prompt(path, t, n_prompt))
+                    _print_profile(f"profile {name}, {t} threads: ms per pp{n_prompt}{at} batch by op",
+                                   profile_prompt(path, t, n_prompt, depth))
                 if any(gens):
-                    _print_profile(f"profile {name}, {t} threads: ms per decoded token by op",
-                                   profile_decode(path, t))
+                    _print_profile(f"profile {name}, {t} threads: ms per decoded token{at} by op",
+                                   profile_decode(path, t, depth))
     if args.output == "json":
         print(json.dumps([asdict(r) | {"ratio": r.ratio} for r in rows], indent=2))
     else:
