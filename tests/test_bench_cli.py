@@ -81,7 +81,7 @@ def test_depth_kv_type_and_every_simd_path(smollm):
 
 
 @pytest.mark.parametrize("args", [("-t", "0"), ("-r", "0"), ("-p", "x"), ("-m", "/no/such.gguf"), ("-d", "-1"),
-                                  ("-ctk", "q9_9"), ("--simd", "avx2,sse9")])
+                                  ("-ctk", "q9_9"), ("--simd", "avx2,sse9"), ("-ub", "0")])
 def test_bad_arguments_exit_2(smollm, args):
     argv = ["-m", smollm, "-p", "8", "-n", "0", *args]
     r = bench(*argv)

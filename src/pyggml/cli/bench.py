@@ -1,7 +1,7 @@
 """pyggml-bench: llama-bench's flags and table for pyggml, optionally against llama.cpp.
 
     pyggml-bench -m a.gguf,b.gguf -p 512 -n 128 -t 1,2 -r 3 -d 0,4096 -ctk f16 --simd avx2,avx512
-                 -o md [--vs-llama-cpp] [--profile]
+                 [-ub 512] -o md [--vs-llama-cpp] [--profile]
 
 --parallel 1,4,8: aggregate decode t/s with that many concurrent streams (see bench_parallel.py).
 pp<P>: one prompt of P tokens evaluated after the cache holds -d tokens (0: empty); tg<N>: N tokens
@@ -51,10 +51,11 @@ class PyggmlEngine:
 
     kv_types = ("f16", "f32")
 
-    def __init__(self, path: str, n_threads: int, n_ctx: int, kv_type: str = "f16"):
+    def __init__(self, path: str, n_threads: int, n_ctx: int, kv_type: str = "f16", n_ubatch: int = 512):
         from ..runner import ModelRunner
 
-        self.runner = ModelRunner(path, n_ctx=n_ctx, n_batch=min(n_ctx, 512), n_threads=n_threads, kv_type=kv_type)
+        self.runner = ModelRunner(path, n_ctx=n_ctx, n_batch=min(n_ctx, n_ubatch), n_threads=n_threads,
+                                  kv_type=kv_type)
         self.n_vocab = self.runner.config.n_vocab
 
     def fill(self, tokens: list[int]) -> None:
@@ -84,12 +85,12 @@ class LlamaCppEngine:
 
     kv_types = ("f16", "f32", "q8_0")
 
-    def __init__(self, path: str, n_threads: int, n_ctx: int, kv_type: str = "f16"):
+    def __init__(self, path: str, n_threads: int, n_ctx: int, kv_type: str = "f16", n_ubatch: int = 512):
         import llama_cpp  # only in a side environment; never a dependency
 
         type_k = {"f16": 1, "f32": 0, "q8_0": 8}[kv_type]  # ggml type ids
         batch = min(n_ctx, 512)
-        self.llm = llama_cpp.Llama(model_path=path, n_ctx=n_ctx, n_batch=batch, n_ubatch=batch,
+        self.llm = llama_cpp.Llama(model_path=path, n_ctx=n_ctx, n_batch=batch, n_ubatch=min(batch, n_ubatch),
                                    n_threads=n_threads, n_threads_batch=n_threads, type_k=type_k, verbose=False)
         self.n_vocab = self.llm.n_vocab()
 
@@ -141,10 +142,10 @@ def _rate(n_tokens: int, seconds: list[float]) -> tuple[float, float]:
 
 
 def bench_engine(engine_cls, path: str, threads: int, n_prompt: int, n_gen: int, reps: int, depth: int = 0,
-                 kv_type: str = "f16", paths=(None,)) -> dict:
+                 kv_type: str = "f16", paths=(None,), n_ubatch: int = 512) -> dict:
     """{SIMD path: {test: (t/s mean, sd)}} for one engine on one file (paths: see _time_runs)."""
     rng = np.random.default_rng(1234)
-    engine = engine_cls(path, threads, depth + max(n_prompt, n_gen) + 8, kv_type)
+    engine = engine_cls(path, threads, depth + max(n_prompt, n_gen) + 8, kv_type, n_ubatch)
     try:
         context = rng.integers(100, engine.n_vocab - 100, size=depth).tolist()
         tokens = rng.integers(100, engine.n_vocab - 100, size=n_prompt).tolist()
@@ -269,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-r", "--repetitions", type=int, default=3)
     ap.add_argument("-d", "--n-depth", default="0", help="tokens already in the cache, comma-separated")
     ap.add_argument("-ctk", "--cache-type-k", default="f16", help="KV cache type (pyggml: f16, f32)")
+    ap.add_argument("-ub", "--ubatch-size", type=int, default=512, help="prompt tokens per forward pass")
     ap.add_argument("--simd", default=None,
                     help="SIMD paths to time, comma-separated ('all': every available one; default: the active one)")
     ap.add_argument("-o", "--output", choices=("md", "json"), default="md")
@@ -289,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
         streams = [int(s) for s in args.parallel.split(",") if s]
         if any(s < 1 for s in streams):
             raise ValueError("--parallel stream counts must be >= 1")
+        if args.ubatch_size < 1:
+            raise ValueError("-ub must be >= 1")
         if args.repetitions < 1 or any(t < 1 for t in threads) or any(x < 0 for x in prompts + gens + depths):
             raise ValueError("repetitions and threads must be >= 1, sizes and depths >= 0")
         if args.cache_type_k not in PyggmlEngine.kv_types:
@@ -324,11 +328,12 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             for n_prompt, n_gen, depth in [(p, n, d) for d in depths for p, n in tests]:
                 theirs = (bench_engine(LlamaCppEngine, path, t, n_prompt, n_gen, args.repetitions, depth,
-                                       args.cache_type_k)[None] if args.vs_llama_cpp else {})
+                                       args.cache_type_k, n_ubatch=args.ubatch_size)[None]
+                          if args.vs_llama_cpp else {})
                 before = simd_path()
                 try:
                     ours = bench_engine(PyggmlEngine, path, t, n_prompt, n_gen, args.repetitions, depth,
-                                        args.cache_type_k, paths)
+                                        args.cache_type_k, paths, args.ubatch_size)
                 finally:
                     set_simd_path(before)
                 for simd in paths:
