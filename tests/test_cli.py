@@ -131,8 +131,11 @@ def _interrupt_cli(args, ready_when):
     """Runs pyggml-cli ARGS, sends SIGINT once ready_when(stdout so far) holds (a readiness
     signal, not a sleep: under load the child may take long to get there), and returns
     (returncode, stdout, stderr, seconds from the signal to the exit)."""
+    # the child gets SIGINT's default action, as from a terminal: a test run started in the
+    # background of a non-interactive shell inherits SIGINT ignored, and so would the child
     proc = subprocess.Popen([sys.executable, "-m", "pyggml.cli.main", *map(str, args)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     out, err, ready, stderr_done = [], [], threading.Event(), threading.Event()
     readers = [threading.Thread(target=_drain, args=(proc.stdout, out, ready, ready_when)),
                threading.Thread(target=_drain, args=(proc.stderr, err, stderr_done, lambda text: False))]
