@@ -65,8 +65,8 @@ class Outcome:
 
 class Llama:
     def __init__(self, model_path: str, *, n_ctx: int = 512, n_batch: int = 512, n_ubatch: int = 512,
-                 n_threads: int | None = None,
-                 seed: int = RANDOM_SEED, logits_all: bool = False, last_n_tokens_size: int = 64,
+                 n_threads: int | None = None, seed: int = RANDOM_SEED, logits_all: bool = False,
+                 last_n_tokens_size: int = 64,
                  embedding: bool = False, pooling_type: int = llama_args.POOLING_UNSPECIFIED,
                  attention_type: int = llama_args.ATTENTION_UNSPECIFIED,
                  rope_freq_base: float = 0.0, rope_freq_scale: float = 0.0, kv_overrides: dict | None = None,
@@ -79,8 +79,8 @@ class Llama:
         is unknown to pyggml (default: refuse such a file; env PYGGML_PRE_TOKENIZER_FALLBACK too)."""
         t_start = time.perf_counter()
         self._guard = ObjectGuard("Llama")   # thread safety: see pyggml.guard
-        self._init_kwargs = dict(n_ctx=n_ctx, n_batch=n_batch, n_ubatch=n_ubatch, n_threads=n_threads, seed=seed, logits_all=logits_all,
-                                 last_n_tokens_size=last_n_tokens_size, embedding=embedding,
+        self._init_kwargs = dict(n_ctx=n_ctx, n_batch=n_batch, n_ubatch=n_ubatch, n_threads=n_threads, seed=seed,
+                                 logits_all=logits_all, last_n_tokens_size=last_n_tokens_size, embedding=embedding,
                                  pooling_type=pooling_type, attention_type=attention_type,
                                  rope_freq_base=rope_freq_base, rope_freq_scale=rope_freq_scale,
                                  kv_overrides=kv_overrides, type_k=type_k, type_v=type_v, chat_format=chat_format,

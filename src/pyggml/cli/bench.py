@@ -198,7 +198,8 @@ def profile_decode(path: str, threads: int, depth: int = 0, n_tokens: int = 32) 
         runner.close()
 
 
-def profile_prompt(path: str, threads: int, n_prompt: int, depth: int = 0, reps: int = 3) -> dict[str, tuple[float, int]]:
+def profile_prompt(path: str, threads: int, n_prompt: int, depth: int = 0,
+                   reps: int = 3) -> dict[str, tuple[float, int]]:
     """Time per op type of the last prompt batch of n_prompt tokens after depth tokens (ms),
     recomputed reps times."""
     runner = _filled_runner(path, threads, depth, n_prompt)
