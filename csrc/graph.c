@@ -18,6 +18,7 @@ void pg_compute_forward(const pg_compute_params *p, pg_tensor *node) {
     case PG_OP_RELU: pg_forward_relu(p, node); break;
     case PG_OP_TANH: pg_forward_tanh(p, node); break;
     case PG_OP_SWIGLU: pg_forward_swiglu(p, node); break;
+    case PG_OP_MUL_MAT_GLU: pg_forward_mul_mat_glu(p, node); break;
     case PG_OP_SOFT_MAX: pg_forward_soft_max(p, node); break;
     case PG_OP_ROPE: pg_forward_rope(p, node); break;
     case PG_OP_DIAG_MASK_INF: pg_forward_diag_mask_inf(p, node); break;

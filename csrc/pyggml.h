@@ -102,6 +102,7 @@ typedef enum {
     PG_OP_SWIGLU,
     PG_OP_MUL_MAT_ID,
     PG_OP_ARGSORT_TOP_K,
+    PG_OP_MUL_MAT_GLU,
     PG_OP_COUNT,
 } pg_op;
 

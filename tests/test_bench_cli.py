@@ -26,12 +26,15 @@ def test_json_rows_and_profiles(smollm):
     assert [row["test"] for row in rows] == ["pp16", "tg3"]
     for row in rows:
         assert row["threads"] == 1 and row["ts_mean"] > 0 and row["llama_cpp_mean"] is None
-    # both profiles name the matmul with the model's count of MUL_MAT nodes (30 layers x 7 + output)
+    # both profiles name the matmuls with the model's node counts: 30 layers x 5 + output, and the
+    # 30 fused gate/up projections
     for title in ("ms per pp16 batch by op", "ms per decoded token by op"):
         section = r.stderr.split(title, 1)[1].split("\n\n", 1)[0]
         m = re.search(r"MUL_MAT +([\d.]+) ms +([\d.]+) %  \((\d+) nodes\)", section)
-        assert m, section
-        assert float(m.group(1)) > 0 and int(m.group(3)) == 211
+        glu = re.search(r"MUL_MAT_GLU +([\d.]+) ms +([\d.]+) %  \((\d+) nodes\)", section)
+        assert m and glu, section
+        assert float(m.group(1)) > 0 and int(m.group(3)) == 151
+        assert float(glu.group(1)) > 0 and int(glu.group(3)) == 30
 
 
 def test_profiles_at_depth(smollm):

@@ -5,7 +5,8 @@
  *   src0 is broadcast over dims 2/3: batch i12 uses weight batch i12 / (ne12 / ne02).
  *
  * Step 1 (all threads, row-split): quantize every src1 row once into wdata as the weight's
- * vec_dot partner type (Q8_0 / Q8_1 / Q8_K / F16), unless src1 already is that type.
+ * vec_dot partner type (Q8_0 / Q8_1 / Q8_K / F16), unless src1 already is that type (mul_mat_glu's
+ * output; then only Q4_0's x8 tile needs the rows copied, each with its block sums).
  * Step 2: the output is cut into chunks of PG_MM_ROWS weight rows × PG_MM_COLS activation rows
  * (half as many where those rows would not fit in an L1 data cache),
  * taken from a shared atomic counter; inside a chunk each weight row is reused for every
@@ -33,8 +34,7 @@
 #define PG_MM_PANEL_BYTES (384u << 10)
 
 /* the path's tile over src0's repacked copy (a 2-D tensor in whole groups of 8 rows), or NULL */
-static pg_vec_dot_tile_fn x8_tile_of(const pg_kernels *k, const pg_tensor *dst) {
-    const pg_tensor *src0 = dst->src[0];
+static pg_vec_dot_tile_fn x8_tile_of(const pg_kernels *k, const pg_tensor *src0) {
     if (!src0->repacked || src0->ne[2] != 1 || src0->ne[3] != 1 || src0->ne[1] % PG_TILE_ROWS) return NULL;
     return k->vec_dot_tile_x8[src0->type];
 }
@@ -42,17 +42,29 @@ static pg_vec_dot_tile_fn x8_tile_of(const pg_kernels *k, const pg_tensor *dst) 
 /* whether the type's x8 kernels take activation rows carrying block sums (kernels.h: Q4_0) */
 static int x8_takes_sums(int type) { return type == PG_TYPE_Q4_0; }
 
-/* bytes of one activation row as the weight's partner type (with the x8 tile's block sums) */
-static size_t act_row_bytes(const pg_tensor *dst, int vdt, int x8) {
-    const int64_t K = dst->src[1]->ne[0];
-    return x8 && x8_takes_sums(dst->src[0]->type) ? pg_x8_activation_row_bytes(K) : pg_row_size(vdt, K);
+/* how step 1 prepares src1 for src0's kernels */
+typedef enum {
+    ACT_AS_IS,       /* src1 is already the partner type, plain rows */
+    ACT_QUANTIZE,    /* F32 rows quantized (with the x8 block sums where the tile takes them) */
+    ACT_ADD_SUMS,    /* partner-type rows copied, each followed by its block sums (Q4_0's x8 tile) */
+} act_prep;
+
+static act_prep act_prep_of(const pg_kernels *k, const pg_tensor *src0, const pg_tensor *src1) {
+    const int vdt = pg_type_traits_table[src0->type].vec_dot_type;
+    if (vdt != src1->type) return ACT_QUANTIZE;
+    return x8_tile_of(k, src0) && x8_takes_sums(src0->type) ? ACT_ADD_SUMS : ACT_AS_IS;
 }
 
-static size_t quantized_src1_bytes(const pg_tensor *dst, const pg_kernels *k) {
-    const pg_tensor *src0 = dst->src[0], *src1 = dst->src[1];
-    int vdt = pg_type_traits_table[src0->type].vec_dot_type;
-    if (vdt == src1->type) return 0;
-    return act_row_bytes(dst, vdt, x8_tile_of(k, dst) != NULL) * (size_t)(src1->ne[1] * src1->ne[2] * src1->ne[3]);
+/* bytes of one prepared activation row (with the x8 tile's block sums where it takes them) */
+static size_t act_row_bytes(const pg_kernels *k, const pg_tensor *src0, const pg_tensor *src1) {
+    const int vdt = pg_type_traits_table[src0->type].vec_dot_type;
+    const int64_t K = src1->ne[0];
+    return x8_tile_of(k, src0) && x8_takes_sums(src0->type) ? pg_x8_activation_row_bytes(K) : pg_row_size(vdt, K);
+}
+
+size_t pg_mul_mat_act_bytes(const pg_kernels *k, const pg_tensor *src0, const pg_tensor *src1) {
+    if (act_prep_of(k, src0, src1) == ACT_AS_IS) return 0;
+    return act_row_bytes(k, src0, src1) * (size_t)(src1->ne[1] * src1->ne[2] * src1->ne[3]);
 }
 
 void pg_quantize_src1_rows(const pg_compute_params *p, const pg_tensor *src1, int vdt, char *q, size_t row_bytes,
@@ -63,43 +75,100 @@ void pg_quantize_src1_rows(const pg_compute_params *p, const pg_tensor *src1, in
     pg_thread_rows(M * ne12 * src1->ne[3], p->ith, p->nth, &r0, &r1);
     for (int64_t r = r0; r < r1; r++) {
         int64_t i11 = r % M, i12 = (r / M) % ne12, i13 = r / (M * ne12);
-        const float *x = (const float *)((const char *)src1->data + i11 * src1->nb[1] +
-                                         i12 * src1->nb[2] + i13 * src1->nb[3]);
-        quantize(x, q + r * row_bytes, K);
+        const char *x = (const char *)src1->data + i11 * src1->nb[1] + i12 * src1->nb[2] + i13 * src1->nb[3];
+        if (src1->type == vdt) memcpy(q + r * row_bytes, x, pg_row_size(vdt, K));
+        else quantize((const float *)x, q + r * row_bytes, K);
         if (x8_sums) pg_x8_activation_sums(q + r * row_bytes, K);
     }
 }
 
 size_t pg_mul_mat_work_size(const pg_tensor *dst, int n_threads) {
     (void)n_threads;
-    size_t n = quantized_src1_bytes(dst, pg_active_kernels);
+    size_t n = pg_mul_mat_act_bytes(pg_active_kernels, dst->src[0], dst->src[1]);
     return n ? n + PG_CACHE_LINE : 0;
+}
+
+pg_mm_plan pg_mul_mat_plan(const pg_compute_params *p, const pg_tensor *src0, const pg_tensor *src1) {
+    const int64_t M = src1->ne[1];
+    pg_mm_plan m = {0};
+    m.src0 = src0;
+    m.K = (int)src0->ne[0];
+    /* weights repacked by 8 rows (a 2-D tensor's `repacked` copy) where the path reads them; a
+     * work buffer planned for another path (no room for the block sums) keeps the rows */
+    const act_prep prep = act_prep_of(p->k, src0, src1);
+    m.x8_tile = x8_tile_of(p->k, src0);
+    if (m.x8_tile && prep != ACT_AS_IS && pg_mul_mat_act_bytes(p->k, src0, src1) + PG_CACHE_LINE > p->wsize) m.x8_tile = NULL;
+    m.x8_group = src0->nb[1] * PG_TILE_ROWS;   /* bytes per group of 8 rows (same total size) */
+    m.quantize = prep != ACT_AS_IS && (m.x8_tile || prep == ACT_QUANTIZE);
+    m.act_sums = m.quantize && m.x8_tile && x8_takes_sums(src0->type);
+    m.act_row = m.quantize ? (m.act_sums ? pg_x8_activation_row_bytes(m.K)
+                                         : pg_row_size(pg_type_traits_table[src0->type].vec_dot_type, m.K))
+                           : src1->nb[1];
+    /* batches of >= PG_BATCH_MIN_ROWS rows with a vec_dot_batch kernel: all rows through it */
+    m.batch_tile = M >= PG_BATCH_MIN_ROWS ? p->k->vec_dot_batch[src0->type] : NULL;
+    /* activation rows [0, M_tiled) go through tiles, the rest through vec_dot_gemv */
+    m.gemv = m.batch_tile ? NULL : p->k->vec_dot_gemv[src0->type];
+    const int group = p->k->gemv_group[src0->type];
+    m.M_tiled = !m.gemv ? M : group ? M - M % group : (M == 1 ? 0 : M);
+    m.gemv_x8 = m.gemv && m.x8_tile ? p->k->vec_dot_gemv_x8[src0->type] : NULL;
+    return m;
+}
+
+void pg_mul_mat_prepare(const pg_compute_params *p, const pg_mm_plan *m, const pg_tensor *src1, char **act) {
+    *act = (char *)src1->data;
+    if (!m->quantize) return;
+    pg_quantize_src1_rows(p, src1, pg_type_traits_table[m->src0->type].vec_dot_type, p->wdata, m->act_row, m->act_sums);
+    *act = p->wdata;
+}
+
+void pg_mul_mat_block(const pg_kernels *k, const pg_mm_plan *m, const char *w, const void *repacked, const char *a,
+                      int64_t ir0, int64_t ir1, int64_t ic0, int64_t ic1, char *out, size_t out_col) {
+    const pg_tensor *src0 = m->src0;
+    const int K = m->K;
+    /* output (ir, ic) at out + (ic - ic0) * out_col bytes, float (ir - ir0) */
+#define OUT(ic, ir) ((float *)(out + (size_t)((ic) - ic0) * out_col) + ((ir) - ir0))
+    if (m->gemv_x8) {
+        for (int64_t ic = ic0 > m->M_tiled ? ic0 : m->M_tiled; ic < ic1; ic += PG_TILE_COLS) {
+            const int nc = (int)(ic1 - ic < PG_TILE_COLS ? ic1 - ic : PG_TILE_COLS);
+            for (int64_t ir = ir0; ir < ir1; ir += PG_TILE_ROWS)
+                m->gemv_x8(K, OUT(ic, ir), out_col, (const char *)repacked + ir / PG_TILE_ROWS * m->x8_group, m->x8_group,
+                           a + ic * m->act_row, m->act_row, (int)(ir1 - ir < PG_TILE_ROWS ? ir1 - ir : PG_TILE_ROWS), nc);
+        }
+    } else {
+        for (int64_t ic = ic0 > m->M_tiled ? ic0 : m->M_tiled; ic < ic1; ic++)
+            for (int64_t ir = ir0; ir < ir1; ir++) m->gemv(K, OUT(ic, ir), w + ir * src0->nb[1], a + ic * m->act_row);
+    }
+    const int64_t ic_end = ic1 < m->M_tiled ? ic1 : m->M_tiled;
+    for (int64_t ic = ic0; ic < ic_end; ic += PG_TILE_COLS) {
+        const int nc = (int)(ic_end - ic < PG_TILE_COLS ? ic_end - ic : PG_TILE_COLS);
+        const char *y = a + ic * m->act_row;
+        for (int64_t ir = ir0; ir < ir1; ir += PG_TILE_ROWS) {
+            const int nr = (int)(ir1 - ir < PG_TILE_ROWS ? ir1 - ir : PG_TILE_ROWS);
+            if (m->batch_tile)
+                m->batch_tile(K, OUT(ic, ir), out_col, w + ir * src0->nb[1], src0->nb[1], y, m->act_row, nr, nc);
+            else if (m->x8_tile)
+                m->x8_tile(K, OUT(ic, ir), out_col, (const char *)repacked + ir / PG_TILE_ROWS * m->x8_group, m->x8_group, y,
+                           m->act_row, nr, nc);
+            else
+                pg_vec_dot_tile(k, src0->type, K, OUT(ic, ir), out_col, w + ir * src0->nb[1], src0->nb[1], y, m->act_row,
+                                nr, nc);
+        }
+    }
+#undef OUT
 }
 
 void pg_forward_mul_mat(const pg_compute_params *p, pg_tensor *dst) {
     const pg_tensor *src0 = dst->src[0], *src1 = dst->src[1];
-    const int64_t K = src0->ne[0], N = src0->ne[1];
+    const int64_t N = src0->ne[1];
     const int64_t M = src1->ne[1], ne12 = src1->ne[2], ne13 = src1->ne[3];
-    const int vdt = pg_type_traits_table[src0->type].vec_dot_type;
     atomic_llong *chunk_next = pg_threadpool_chunk_counter(p->tp);
-
-    /* weights repacked by 8 rows (a 2-D tensor's `repacked` copy) where the path reads them;
-     * a work buffer planned for another path (no room for the block sums) keeps the rows */
-    pg_vec_dot_tile_fn x8_tile = vdt != src1->type ? x8_tile_of(p->k, dst) : NULL;
-    if (x8_tile && quantized_src1_bytes(dst, p->k) + PG_CACHE_LINE > p->wsize) x8_tile = NULL;
-    const size_t x8_group = src0->nb[1] * PG_TILE_ROWS;   /* bytes per group of 8 rows (same total size) */
+    const pg_mm_plan m = pg_mul_mat_plan(p, src0, src1);
 
     /* step 1: activations into the partner type, once, shared by all threads */
-    const char *act = src1->data;
-    size_t act_row = src1->nb[1], act_b2 = src1->nb[2], act_b3 = src1->nb[3];
-    if (vdt != src1->type) {
-        const size_t row = act_row_bytes(dst, vdt, x8_tile != NULL);
-        pg_quantize_src1_rows(p, src1, vdt, p->wdata, row, x8_tile && x8_takes_sums(src0->type));
-        act = p->wdata;
-        act_row = row;
-        act_b2 = row * (size_t)M;
-        act_b3 = act_b2 * (size_t)ne12;
-    }
+    char *act;
+    pg_mul_mat_prepare(p, &m, src1, &act);
+    const size_t act_b2 = m.quantize ? m.act_row * (size_t)M : src1->nb[2];
+    const size_t act_b3 = m.quantize ? act_b2 * (size_t)ne12 : src1->nb[3];
     if (p->ith == 0) atomic_store(chunk_next, p->nth);
     pg_barrier(p);
 
@@ -113,7 +182,7 @@ void pg_forward_mul_mat(const pg_compute_params *p, pg_tensor *dst) {
         chunk_rows = (chunk_rows + PG_MM_ROWS - 1) / PG_MM_ROWS * PG_MM_ROWS;
     }
     const int64_t n_row_chunks = (N + chunk_rows - 1) / chunk_rows;
-    const int64_t mm_cols = (size_t)PG_MM_COLS * act_row <= PG_MM_COLS_BYTES ? PG_MM_COLS : PG_MM_COLS / 2;
+    const int64_t mm_cols = (size_t)PG_MM_COLS * m.act_row <= PG_MM_COLS_BYTES ? PG_MM_COLS : PG_MM_COLS / 2;
     const int64_t n_col_chunks = (M + mm_cols - 1) / mm_cols;
     const int64_t per_batch = n_row_chunks * n_col_chunks;
     /* chunks in panels of weight rows that stay in L2 while every activation chunk passes them:
@@ -123,14 +192,6 @@ void pg_forward_mul_mat(const pg_compute_params *p, pg_tensor *dst) {
     const int64_t per_panel = panel_chunks * n_col_chunks;
     const int64_t n_chunks = per_batch * ne12 * ne13;
     const int64_t r2 = ne12 / src0->ne[2], r3 = ne13 / src0->ne[3];
-
-    /* batches of >= PG_BATCH_MIN_ROWS rows with a vec_dot_batch kernel: all rows through it */
-    const pg_vec_dot_tile_fn batch_tile = M >= PG_BATCH_MIN_ROWS ? p->k->vec_dot_batch[src0->type] : NULL;
-    /* activation rows [0, M_tiled) go through tiles, the rest through vec_dot_gemv */
-    pg_vec_dot_fn gemv = batch_tile ? NULL : p->k->vec_dot_gemv[src0->type];
-    const int group = p->k->gemv_group[src0->type];
-    const int64_t M_tiled = !gemv ? M : group ? M - M % group : (M == 1 ? 0 : M);
-    const pg_vec_dot_tile_fn gemv_x8 = gemv && x8_tile ? p->k->vec_dot_gemv_x8[src0->type] : NULL;
     for (int64_t c = p->ith; c < n_chunks; c = atomic_fetch_add(chunk_next, 1)) {
         const int64_t batch = c / per_batch, in_batch = c % per_batch;
         const int64_t i12 = batch % ne12, i13 = batch / ne12;
@@ -144,36 +205,7 @@ void pg_forward_mul_mat(const pg_compute_params *p, pg_tensor *dst) {
         const char *w = (const char *)src0->data + (i12 / r2) * src0->nb[2] + (i13 / r3) * src0->nb[3];
         const char *a = act + i12 * act_b2 + i13 * act_b3;
         char *d = (char *)dst->data + i12 * dst->nb[2] + i13 * dst->nb[3];
-        if (gemv_x8) {
-            for (int64_t ic = ic0 > M_tiled ? ic0 : M_tiled; ic < ic1; ic += PG_TILE_COLS) {
-                const int nc = (int)(ic1 - ic < PG_TILE_COLS ? ic1 - ic : PG_TILE_COLS);
-                float *out = (float *)(d + ic * dst->nb[1]);
-                for (int64_t ir = ir0; ir < ir1; ir += PG_TILE_ROWS)
-                    gemv_x8((int)K, out + ir, dst->nb[1], (const char *)src0->repacked + ir / PG_TILE_ROWS * x8_group, x8_group,
-                            a + ic * act_row, act_row, (int)(ir1 - ir < PG_TILE_ROWS ? ir1 - ir : PG_TILE_ROWS), nc);
-            }
-        } else {
-            for (int64_t ic = ic0 > M_tiled ? ic0 : M_tiled; ic < ic1; ic++) {
-                float *out = (float *)(d + ic * dst->nb[1]);
-                for (int64_t ir = ir0; ir < ir1; ir++) gemv((int)K, out + ir, w + ir * src0->nb[1], a + ic * act_row);
-            }
-        }
-        const int64_t ic_end = ic1 < M_tiled ? ic1 : M_tiled;
-        for (int64_t ic = ic0; ic < ic_end; ic += PG_TILE_COLS) {
-            const int nc = (int)(ic_end - ic < PG_TILE_COLS ? ic_end - ic : PG_TILE_COLS);
-            float *out = (float *)(d + ic * dst->nb[1]);
-            const char *y = a + ic * act_row;
-            for (int64_t ir = ir0; ir < ir1; ir += PG_TILE_ROWS) {
-                const int nr = (int)(ir1 - ir < PG_TILE_ROWS ? ir1 - ir : PG_TILE_ROWS);
-                if (batch_tile)
-                    batch_tile((int)K, out + ir, dst->nb[1], w + ir * src0->nb[1], src0->nb[1], y, act_row, nr, nc);
-                else if (x8_tile)
-                    x8_tile((int)K, out + ir, dst->nb[1], (const char *)src0->repacked + ir / PG_TILE_ROWS * x8_group, x8_group,
-                            y, act_row, nr, nc);
-                else
-                    pg_vec_dot_tile(p->k, src0->type, (int)K, out + ir, dst->nb[1], w + ir * src0->nb[1],
-                                    src0->nb[1], y, act_row, nr, nc);
-            }
-        }
+        pg_mul_mat_block(p->k, &m, w, src0->repacked, a, ir0, ir1, ic0, ic1, d + ic0 * dst->nb[1] + ir0 * sizeof(float),
+                         dst->nb[1]);
     }
 }

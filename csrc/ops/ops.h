@@ -18,6 +18,7 @@
  *   CONCAT          [0] dim
  *   FLASH_ATTN_EXT  [0] f32 scale, [1] f32 softcap (0 = off)
  *   ARGSORT_TOP_K   [0] k
+ *   MUL_MAT_GLU     [0] gate activation: 0 silu, 1 gelu; src2 = up weights
  */
 #ifndef PG_OPS_H
 #define PG_OPS_H
@@ -61,6 +62,8 @@ void pg_forward_div(const pg_compute_params *p, pg_tensor *dst);
 void pg_forward_scale(const pg_compute_params *p, pg_tensor *dst);
 void pg_forward_silu(const pg_compute_params *p, pg_tensor *dst);
 void pg_forward_gelu(const pg_compute_params *p, pg_tensor *dst);
+/* y = gelu(x) over n floats as the gelu op computes it (x may equal y) */
+void pg_gelu_row(const pg_kernels *k, int n, float *y, const float *x);
 void pg_forward_relu(const pg_compute_params *p, pg_tensor *dst);
 void pg_forward_tanh(const pg_compute_params *p, pg_tensor *dst);
 /* binary.c: dst = silu(src0) * src1, same shapes, rows contiguous (the gated FFN's step) */
@@ -87,12 +90,35 @@ void pg_forward_argmax(const pg_compute_params *p, pg_tensor *dst);
 /* matmul.c */
 void pg_forward_mul_mat(const pg_compute_params *p, pg_tensor *dst);
 size_t pg_mul_mat_work_size(const pg_tensor *dst, int n_threads);
+/* How mul_mat runs src0 against src1's rows on a path (shared with mul_mat_glu.c). */
+typedef struct {
+    const pg_tensor *src0;
+    int K;
+    int quantize, act_sums;           /* step 1 writes the rows into wdata (with x8 block sums) */
+    size_t act_row;                   /* bytes between activation rows as the kernels read them */
+    pg_vec_dot_tile_fn x8_tile, batch_tile, gemv_x8;
+    pg_vec_dot_fn gemv;
+    int64_t M_tiled;                  /* rows [0, M_tiled) through tiles, the rest through gemv */
+    size_t x8_group;                  /* bytes per repacked group of 8 rows */
+} pg_mm_plan;
+pg_mm_plan pg_mul_mat_plan(const pg_compute_params *p, const pg_tensor *src0, const pg_tensor *src1);
+/* bytes step 1 needs in wdata for src0 x src1 on kernels k (0: src1 read in place) */
+size_t pg_mul_mat_act_bytes(const pg_kernels *k, const pg_tensor *src0, const pg_tensor *src1);
+/* step 1 (all threads; the caller barriers after): *act = the rows the kernels read */
+void pg_mul_mat_prepare(const pg_compute_params *p, const pg_mm_plan *m, const pg_tensor *src1, char **act);
+/* outputs of weight rows [ir0, ir1) (w: row 0, repacked: its x8 copy) x activation rows [ic0, ic1)
+ * (a: row 0) as F32, output (ir, ic) at out + (ic - ic0) * out_col bytes + (ir - ir0) floats */
+void pg_mul_mat_block(const pg_kernels *k, const pg_mm_plan *m, const char *w, const void *repacked, const char *a,
+                      int64_t ir0, int64_t ir1, int64_t ic0, int64_t ic1, char *out, size_t out_col);
 /* mul_mat's step 1, shared with mul_mat_id: every F32 row of src1 (i11 fastest, then i12, i13)
  * into q as the partner type vdt, rows split across threads; the caller barriers after */
 /* src1's rows quantized to vdt, row_bytes apart (>= pg_row_size); x8_sums: each row followed by
  * its blocks' sums as vec_dot_tile_x8 takes them (pg_x8_activation_sums) */
 void pg_quantize_src1_rows(const pg_compute_params *p, const pg_tensor *src1, int vdt, char *q, size_t row_bytes,
                            int x8_sums);
+/* mul_mat_glu.c: a gated FFN's gate and up projections and gate in one op (see the file) */
+void pg_forward_mul_mat_glu(const pg_compute_params *p, pg_tensor *dst);
+size_t pg_mul_mat_glu_work_size(const pg_tensor *dst, int n_threads);
 /* mul_mat_id.c: expert-selecting mul_mat (see the file) */
 void pg_forward_mul_mat_id(const pg_compute_params *p, pg_tensor *dst);
 size_t pg_mul_mat_id_work_size(const pg_tensor *dst, int n_threads);

@@ -77,6 +77,11 @@ static void forward_unary(const pg_compute_params *p, pg_tensor *dst, unary_op o
 
 void pg_forward_scale(const pg_compute_params *p, pg_tensor *dst) { forward_unary(p, dst, UN_SCALE); }
 void pg_forward_silu(const pg_compute_params *p, pg_tensor *dst) { forward_unary(p, dst, UN_SILU); }
+void pg_gelu_row(const pg_kernels *k, int n, float *y, const float *x) {
+    pthread_once(&gelu_table_once, gelu_table_init);
+    gelu_row(k, n, y, x);
+}
+
 void pg_forward_gelu(const pg_compute_params *p, pg_tensor *dst) {
     pthread_once(&gelu_table_once, gelu_table_init);
     forward_unary(p, dst, UN_GELU);

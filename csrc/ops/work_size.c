@@ -5,6 +5,7 @@ size_t pg_op_work_size(const pg_tensor *node, int n_threads) {
     switch ((pg_op)node->op) {
     case PG_OP_MUL_MAT: return pg_mul_mat_work_size(node, n_threads);
     case PG_OP_MUL_MAT_ID: return pg_mul_mat_id_work_size(node, n_threads);
+    case PG_OP_MUL_MAT_GLU: return pg_mul_mat_glu_work_size(node, n_threads);
     case PG_OP_FLASH_ATTN_EXT: return pg_flash_attn_work_size(node, n_threads);
     case PG_OP_ROPE: return pg_rope_work_size(node, n_threads);
     case PG_OP_DUP:

@@ -47,7 +47,7 @@ from .ops import (  # noqa: E402,F401
     add, sub, mul, div, scale, mul_mat, rms_norm, norm, silu, gelu, relu, tanh, soft_max,
     soft_max_ext, rope_ext, diag_mask_inf, concat, sum_rows, argmax, get_rows, set_rows, cpy,
     cont, dup, view_1d, view_2d, view_3d, view_4d, reshape, reshape_1d, reshape_2d, reshape_3d,
-    reshape_4d, permute, transpose, flash_attn_ext, swiglu, mul_mat_id, argsort_top_k,
+    reshape_4d, permute, transpose, flash_attn_ext, swiglu, mul_mat_glu, mul_mat_id, argsort_top_k,
 )
 from .llama import Llama  # noqa: E402,F401
 from .grammar import LlamaGrammar  # noqa: E402,F401  (llguidance is imported on first use)

@@ -183,17 +183,53 @@ def rope_ext(ctx: Context, a: Tensor, pos: Tensor, n_dims: int, mode: int = ROPE
 # ---- matmul, rows, reductions ----------------------------------------------------------------
 
 def mul_mat(ctx: Context, a: Tensor, b: Tensor) -> Tensor:
-    """a (K, N, …) any type × b (K, M, …) F32 → (N, M, …) F32: result = b · aᵀ in numpy terms."""
+    """a (K, N, …) any type × b (K, M, …) F32 → (N, M, …) F32: result = b · aᵀ in numpy terms.
+    b may also be rows of a's activation partner type (vec_dot_type: mul_mat_glu's output)."""
     _require_dot_kernel("mul_mat", a)
-    _require_f32("mul_mat", b)
+    partner = traits(a.type).vec_dot_type
+    if b.type != GGMLType.F32 and b.type != partner:
+        raise ValueError(f"mul_mat: {_desc(b)} must be F32 or {a.type.name}'s activation type {partner.name}")
     if a.ne[0] != b.ne[0]:
         raise ValueError(f"mul_mat: inner dims differ: {_desc(a)} vs {_desc(b)}")
     if b.ne[2] % a.ne[2] or b.ne[3] % a.ne[3]:
         raise ValueError(f"mul_mat: {_desc(a)} cannot broadcast over {_desc(b)}")
-    if b.nb[0] != 4 or a.nb[0] != traits(a.type).type_size:
+    if b.nb[0] != traits(b.type).type_size or a.nb[0] != traits(a.type).type_size:
         raise ValueError(f"mul_mat: rows must be contiguous: {_desc(a)}, {_desc(b)}")
     ne = (a.ne[1], b.ne[1], b.ne[2], b.ne[3])
     return _result(ctx, Op.MUL_MAT, GGMLType.F32, ne, (a, b), n_dims=max(a.n_dims, b.n_dims, 2))
+
+
+GLU_ACTIVATIONS = {"silu": 0, "gelu": 1}
+# the types mul_mat reads activations as (some weight type's vec_dot_type)
+_PARTNER_TYPES = frozenset({GGMLType.F32, GGMLType.F16, GGMLType.Q8_0, GGMLType.Q8_1, GGMLType.Q8_K})
+
+
+def mul_mat_glu(ctx: Context, gate: Tensor, up: Tensor, x: Tensor, activation: str = "silu",
+                out_type: GGMLType = GGMLType.F32) -> Tensor:
+    """act(mul_mat(gate, x)) * mul_mat(up, x) in one op (gate, up (K, N) one type and shape; x (K, M)
+    F32) → (N, M) as out_type: F32 (the same values as swiglu / mul(gelu, ·) of the two mul_mats)
+    or an activation partner type (those values quantized, as mul_mat would quantize them)."""
+    if activation not in GLU_ACTIVATIONS:
+        raise ValueError(f"mul_mat_glu: activation {activation!r} is not one of {sorted(GLU_ACTIVATIONS)}")
+    _require_dot_kernel("mul_mat_glu", gate)
+    _require_f32("mul_mat_glu", x)
+    if gate.type != up.type or gate.ne != up.ne or gate.n_dims > 2 or x.n_dims > 2:
+        raise ValueError(f"mul_mat_glu: gate {_desc(gate)} and up {_desc(up)} must be 2-D of one type and shape, "
+                         f"x {_desc(x)} 2-D")
+    if gate.ne[0] != x.ne[0]:
+        raise ValueError(f"mul_mat_glu: inner dims differ: {_desc(gate)} vs {_desc(x)}")
+    for t in (gate, up):
+        if t.nb[0] != traits(t.type).type_size or not t.is_contiguous():
+            raise ValueError(f"mul_mat_glu: weights must be contiguous: {_desc(t)}")
+    if x.nb[0] != 4:
+        raise ValueError(f"mul_mat_glu: rows must be contiguous: {_desc(x)}")
+    out = traits(out_type)
+    if out_type not in _PARTNER_TYPES or (out_type != GGMLType.F32 and not _core.has_kernels(int(out_type))[1]):
+        raise ValueError(f"mul_mat_glu: out_type {out_type.name} is not an activation type with a quantizer")
+    if gate.ne[1] % out.block_size:
+        raise ValueError(f"mul_mat_glu: {gate.ne[1]} rows are not whole {out_type.name} blocks of {out.block_size}")
+    return _result(ctx, Op.MUL_MAT_GLU, out_type, (gate.ne[1], x.ne[1]), (gate, x, up),
+                   [GLU_ACTIVATIONS[activation]], n_dims=2)
 
 
 def _require_dot_kernel(op: str, a: Tensor) -> None:

@@ -51,6 +51,7 @@ class Op(enum.IntEnum):
     SWIGLU = 29
     MUL_MAT_ID = 30
     ARGSORT_TOP_K = 31
+    MUL_MAT_GLU = 32
 
 
 # ops whose result shares its source's data (no compute, no buffer of their own)

@@ -425,6 +425,10 @@ class GGUFReader:
         start = (t.offset + page - 1) // page * page
         end = (t.offset + t.nbytes) // page * page
         if end > start:
+            # no huge-page mapping over these pages: reading a neighbour in the same 2 MiB of page
+            # cache would map the whole huge folio back (on kernels that map file folios by PMD)
+            if hasattr(mmap, "MADV_NOHUGEPAGE"):
+                self._mmap.madvise(mmap.MADV_NOHUGEPAGE, start, end - start)
             self._mmap.madvise(mmap.MADV_DONTNEED, start, end - start)
 
     def close(self) -> None:
