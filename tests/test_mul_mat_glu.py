@@ -15,7 +15,7 @@ from pyggml.types import traits
 
 # weight types of the real families (and F32/F16), with a row count that is whole blocks of the
 # activation type but not of the op's 128-row units (a partial unit)
-CASES = [(T.F32, 96, 160), (T.F16, 96, 160), (T.Q4_0, 96, 160), (T.Q4_1, 96, 160), (T.Q5_0, 96, 160),
+CASES = [(T.F32, 96, 160), (T.F16, 96, 160), (T.BF16, 96, 160), (T.Q4_0, 96, 160), (T.Q4_1, 96, 160), (T.Q5_0, 96, 160),
          (T.Q8_0, 96, 160), (T.Q4_K, 256, 512), (T.Q5_K, 256, 256), (T.Q6_K, 256, 768)]
 
 

@@ -201,7 +201,12 @@ def mul_mat(ctx: Context, a: Tensor, b: Tensor) -> Tensor:
 
 GLU_ACTIVATIONS = {"silu": 0, "gelu": 1}
 # the types mul_mat reads activations as (some weight type's vec_dot_type)
-_PARTNER_TYPES = frozenset({GGMLType.F32, GGMLType.F16, GGMLType.Q8_0, GGMLType.Q8_1, GGMLType.Q8_K})
+_PARTNER_TYPES = frozenset({GGMLType.F32, GGMLType.F16, GGMLType.BF16, GGMLType.Q8_0, GGMLType.Q8_1, GGMLType.Q8_K})
+
+
+def glu_can_output(out_type: GGMLType) -> bool:
+    """Whether mul_mat_glu can write its rows as out_type on the active SIMD path."""
+    return out_type in _PARTNER_TYPES and (out_type == GGMLType.F32 or _core.has_kernels(int(out_type))[1])
 
 
 def mul_mat_glu(ctx: Context, gate: Tensor, up: Tensor, x: Tensor, activation: str = "silu",
@@ -224,7 +229,7 @@ def mul_mat_glu(ctx: Context, gate: Tensor, up: Tensor, x: Tensor, activation: s
     if x.nb[0] != 4:
         raise ValueError(f"mul_mat_glu: rows must be contiguous: {_desc(x)}")
     out = traits(out_type)
-    if out_type not in _PARTNER_TYPES or (out_type != GGMLType.F32 and not _core.has_kernels(int(out_type))[1]):
+    if not glu_can_output(out_type):
         raise ValueError(f"mul_mat_glu: out_type {out_type.name} is not an activation type with a quantizer")
     if gate.ne[1] % out.block_size:
         raise ValueError(f"mul_mat_glu: {gate.ne[1]} rows are not whole {out_type.name} blocks of {out.block_size}")

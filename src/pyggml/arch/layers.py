@@ -156,7 +156,7 @@ def _fusable_glu(w: dict, x: Tensor) -> bool:
         return False
     partner = traits(w["ffn_down"].type).vec_dot_type
     return (gate.n_dims == 2 and x.n_dims == 2 and x.type == GGMLType.F32 and x.nb[0] == 4 and partner is not None
-            and gate.ne[1] % traits(partner).block_size == 0)
+            and ops.glu_can_output(partner) and gate.ne[1] % traits(partner).block_size == 0)
 
 
 def ffn_sequential(ctx: Context, x: Tensor, w: dict, activation) -> Tensor:
