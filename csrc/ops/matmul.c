@@ -99,9 +99,9 @@ pg_mm_plan pg_mul_mat_plan(const pg_compute_params *p, const pg_tensor *src0, co
     m.x8_tile = x8_tile_of(p->k, src0);
     if (m.x8_tile && prep != ACT_AS_IS && pg_mul_mat_act_bytes(p->k, src0, src1) + PG_CACHE_LINE > p->wsize) m.x8_tile = NULL;
     m.x8_group = src0->nb[1] * PG_TILE_ROWS;   /* bytes per group of 8 rows (same total size) */
-    m.quantize = prep != ACT_AS_IS && (m.x8_tile || prep == ACT_QUANTIZE);
-    m.act_sums = m.quantize && m.x8_tile && x8_takes_sums(src0->type);
-    m.act_row = m.quantize ? (m.act_sums ? pg_x8_activation_row_bytes(m.K)
+    m.prepared = prep != ACT_AS_IS && (m.x8_tile || prep == ACT_QUANTIZE);
+    m.act_sums = m.prepared && m.x8_tile && x8_takes_sums(src0->type);
+    m.act_row = m.prepared ? (m.act_sums ? pg_x8_activation_row_bytes(m.K)
                                          : pg_row_size(pg_type_traits_table[src0->type].vec_dot_type, m.K))
                            : src1->nb[1];
     /* batches of >= PG_BATCH_MIN_ROWS rows with a vec_dot_batch kernel: all rows through it */
@@ -116,7 +116,7 @@ pg_mm_plan pg_mul_mat_plan(const pg_compute_params *p, const pg_tensor *src0, co
 
 void pg_mul_mat_prepare(const pg_compute_params *p, const pg_mm_plan *m, const pg_tensor *src1, char **act) {
     *act = (char *)src1->data;
-    if (!m->quantize) return;
+    if (!m->prepared) return;
     pg_quantize_src1_rows(p, src1, pg_type_traits_table[m->src0->type].vec_dot_type, p->wdata, m->act_row, m->act_sums);
     *act = p->wdata;
 }
@@ -167,8 +167,8 @@ void pg_forward_mul_mat(const pg_compute_params *p, pg_tensor *dst) {
     /* step 1: activations into the partner type, once, shared by all threads */
     char *act;
     pg_mul_mat_prepare(p, &m, src1, &act);
-    const size_t act_b2 = m.quantize ? m.act_row * (size_t)M : src1->nb[2];
-    const size_t act_b3 = m.quantize ? act_b2 * (size_t)ne12 : src1->nb[3];
+    const size_t act_b2 = m.prepared ? m.act_row * (size_t)M : src1->nb[2];
+    const size_t act_b3 = m.prepared ? act_b2 * (size_t)ne12 : src1->nb[3];
     if (p->ith == 0) atomic_store(chunk_next, p->nth);
     pg_barrier(p);
 

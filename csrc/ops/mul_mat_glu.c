@@ -4,7 +4,7 @@
  *   src1 x    (K, M)  F32, rows contiguous, 2-D
  *   src2 up   (K, N)  gate's type and shape
  *   dst       (N, M)  F32, or the partner type the down projection reads (Q8_0 / Q8_1 / Q8_K /
- *                     F16; N a multiple of its block): mul_mat then uses the rows as they are
+ *                     F16 / BF16; N a multiple of its block): mul_mat then uses the rows as they are
  *   op_params[0]: 0 = silu(gate) * up (the swiglu op), 1 = gelu(gate) * up (the gelu and mul ops)
  * Every value is the unfused graph's: each projection output through mul_mat's own kernels and
  * plan (pg_mul_mat_block), the gate through the same row functions as the swiglu / gelu and mul
@@ -60,9 +60,8 @@ void pg_forward_mul_mat_glu(const pg_compute_params *p, pg_tensor *dst) {
         mg.act_sums = 0;
         mg.act_row = pg_row_size(pg_type_traits_table[gate->type].vec_dot_type, gate->ne[0]);
     }
-    pg_mm_plan mu = mg;
+    pg_mm_plan mu = mg;   /* the same kernels and activation rows (x8 only where both are repacked) */
     mu.src0 = up;
-    if (mu.x8_tile && !up->repacked) mu.x8_tile = mu.gemv_x8 = NULL;   /* (unreachable: mg dropped it) */
     char *act;
     pg_mul_mat_prepare(&act_p, &mg, x, &act);
     atomic_llong *next = pg_threadpool_chunk_counter(p->tp);

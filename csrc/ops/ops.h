@@ -94,7 +94,7 @@ size_t pg_mul_mat_work_size(const pg_tensor *dst, int n_threads);
 typedef struct {
     const pg_tensor *src0;
     int K;
-    int quantize, act_sums;           /* step 1 writes the rows into wdata (with x8 block sums) */
+    int prepared, act_sums;           /* step 1 writes the rows into wdata (with x8 block sums) */
     size_t act_row;                   /* bytes between activation rows as the kernels read them */
     pg_vec_dot_tile_fn x8_tile, batch_tile, gemv_x8;
     pg_vec_dot_fn gemv;

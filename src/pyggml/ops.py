@@ -209,30 +209,42 @@ def glu_can_output(out_type: GGMLType) -> bool:
     return out_type in _PARTNER_TYPES and (out_type == GGMLType.F32 or _core.has_kernels(int(out_type))[1])
 
 
+def _glu_refusal(gate: Tensor, up: Tensor, x: Tensor, activation: str, out_type: GGMLType) -> str | None:
+    """Why mul_mat_glu cannot take these operands, or None."""
+    if activation not in GLU_ACTIVATIONS:
+        return f"activation {activation!r} is not one of {sorted(GLU_ACTIVATIONS)}"
+    if x.type != GGMLType.F32:
+        return f"{_desc(x)} must be F32"
+    if gate.type != up.type or gate.ne != up.ne or gate.n_dims > 2 or x.n_dims > 2:
+        return f"gate {_desc(gate)} and up {_desc(up)} must be 2-D of one type and shape, x {_desc(x)} 2-D"
+    if gate.ne[0] != x.ne[0]:
+        return f"inner dims differ: {_desc(gate)} vs {_desc(x)}"
+    for t in (gate, up):
+        if t.nb[0] != traits(t.type).type_size or not t.is_contiguous():
+            return f"weights must be contiguous: {_desc(t)}"
+    if x.nb[0] != 4:
+        return f"rows must be contiguous: {_desc(x)}"
+    if not glu_can_output(out_type):
+        return f"out_type {out_type.name} is not an activation type with a quantizer"
+    if gate.ne[1] % traits(out_type).block_size:
+        return f"{gate.ne[1]} rows are not whole {out_type.name} blocks of {traits(out_type).block_size}"
+    return None
+
+
+def glu_fusable(gate: Tensor, up: Tensor, x: Tensor, activation: str, out_type: GGMLType) -> bool:
+    """Whether mul_mat_glu takes these operands (graph builders choose the fused form with it)."""
+    return _glu_refusal(gate, up, x, activation, out_type) is None
+
+
 def mul_mat_glu(ctx: Context, gate: Tensor, up: Tensor, x: Tensor, activation: str = "silu",
                 out_type: GGMLType = GGMLType.F32) -> Tensor:
     """act(mul_mat(gate, x)) * mul_mat(up, x) in one op (gate, up (K, N) one type and shape; x (K, M)
     F32) → (N, M) as out_type: F32 (the same values as swiglu / mul(gelu, ·) of the two mul_mats)
     or an activation partner type (those values quantized, as mul_mat would quantize them)."""
-    if activation not in GLU_ACTIVATIONS:
-        raise ValueError(f"mul_mat_glu: activation {activation!r} is not one of {sorted(GLU_ACTIVATIONS)}")
     _require_dot_kernel("mul_mat_glu", gate)
-    _require_f32("mul_mat_glu", x)
-    if gate.type != up.type or gate.ne != up.ne or gate.n_dims > 2 or x.n_dims > 2:
-        raise ValueError(f"mul_mat_glu: gate {_desc(gate)} and up {_desc(up)} must be 2-D of one type and shape, "
-                         f"x {_desc(x)} 2-D")
-    if gate.ne[0] != x.ne[0]:
-        raise ValueError(f"mul_mat_glu: inner dims differ: {_desc(gate)} vs {_desc(x)}")
-    for t in (gate, up):
-        if t.nb[0] != traits(t.type).type_size or not t.is_contiguous():
-            raise ValueError(f"mul_mat_glu: weights must be contiguous: {_desc(t)}")
-    if x.nb[0] != 4:
-        raise ValueError(f"mul_mat_glu: rows must be contiguous: {_desc(x)}")
-    out = traits(out_type)
-    if not glu_can_output(out_type):
-        raise ValueError(f"mul_mat_glu: out_type {out_type.name} is not an activation type with a quantizer")
-    if gate.ne[1] % out.block_size:
-        raise ValueError(f"mul_mat_glu: {gate.ne[1]} rows are not whole {out_type.name} blocks of {out.block_size}")
+    refusal = _glu_refusal(gate, up, x, activation, out_type)
+    if refusal is not None:
+        raise ValueError(f"mul_mat_glu: {refusal}")
     return _result(ctx, Op.MUL_MAT_GLU, out_type, (gate.ne[1], x.ne[1]), (gate, x, up),
                    [GLU_ACTIVATIONS[activation]], n_dims=2)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from .. import ops
 from ..tensor import Context, Tensor
-from ..types import GGMLType, traits
+from ..types import traits
 
 
 @dataclass
@@ -137,8 +137,9 @@ def ffn_gated(ctx: Context, x: Tensor, w: dict, activation) -> Tensor:
     down projection reads (no (n_ff, n) F32 intermediates: a prompt's compute buffer shrinks by
     their size); with biases, SiLU gating runs as one swiglu op."""
     glu = {ops.silu: "silu", ops.gelu: "gelu"}.get(activation)
-    if glu is not None and _fusable_glu(w, x):
-        partner = traits(w["ffn_down"].type).vec_dot_type
+    partner = traits(w["ffn_down"].type).vec_dot_type
+    if (glu is not None and partner is not None and "ffn_gate.bias" not in w and "ffn_up.bias" not in w
+            and ops.glu_fusable(w["ffn_gate"], w["ffn_up"], x, glu, partner)):
         hidden = ops.mul_mat_glu(ctx, w["ffn_gate"], w["ffn_up"], x, glu, partner)   # (n_ff, n)
         return linear(ctx, w, "ffn_down", hidden)
     gate = linear(ctx, w, "ffn_gate", x)
@@ -146,17 +147,6 @@ def ffn_gated(ctx: Context, x: Tensor, w: dict, activation) -> Tensor:
     if activation is ops.silu:
         return linear(ctx, w, "ffn_down", ops.swiglu(ctx, gate, up))
     return linear(ctx, w, "ffn_down", ops.mul(ctx, activation(ctx, gate), up))
-
-
-def _fusable_glu(w: dict, x: Tensor) -> bool:
-    """mul_mat_glu's conditions: bias-free 2-D gate and up of one type and shape, a 2-D F32 x,
-    n_ff whole blocks of the down projection's activation type."""
-    gate, up = w["ffn_gate"], w["ffn_up"]
-    if "ffn_gate.bias" in w or "ffn_up.bias" in w or gate.type != up.type or gate.ne != up.ne:
-        return False
-    partner = traits(w["ffn_down"].type).vec_dot_type
-    return (gate.n_dims == 2 and x.n_dims == 2 and x.type == GGMLType.F32 and x.nb[0] == 4 and partner is not None
-            and ops.glu_can_output(partner) and gate.ne[1] % traits(partner).block_size == 0)
 
 
 def ffn_sequential(ctx: Context, x: Tensor, w: dict, activation) -> Tensor:
