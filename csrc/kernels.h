@@ -75,6 +75,10 @@ typedef struct {
      * Q4_K: the super-block's 36 32-bit words interleaved, word w of row r at bytes 32w + 4r
      *   (word 0 = d | dmin << 16, 1..3 the packed scales, 4..35 the codes); plain Q8_K rows. */
     pg_vec_dot_tile_fn vec_dot_tile_x8[PG_TYPE_COUNT];
+    /* vec_dot_tile_x8's values over two consecutive groups at once (x and x + bx: weight rows
+     * 0..15, 1 <= nr <= 16): for paths whose vectors hold 16 lanes (avx512). NULL: groups one at
+     * a time through vec_dot_tile_x8. */
+    pg_vec_dot_tile_fn vec_dot_tile_x16[PG_TYPE_COUNT];
     /* vec_dot_gemv's values (per output, the single-row order) from a repacked group, tile-shaped
      * as vec_dot_tile_x8: for the activation rows mul_mat sends to vec_dot_gemv. NULL where the
      * type has no vec_dot_gemv (vec_dot_tile_x8 then serves every row) or the path no such kernel

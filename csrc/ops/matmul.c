@@ -20,8 +20,9 @@
  * Where a path has vec_dot_batch for the type, matrices of >= PG_BATCH_MIN_ROWS activation rows
  * go through it instead, every row (llama.cpp's "tiled" order for such batches, Q6_K).
  * Where src0 has a repacked copy (whole groups of 8 rows) and the path a vec_dot_tile_x8 for the
- * type, the tiles read that copy: the same values, one stream per group of rows; so do the GEMV
- * rows where the path has a vec_dot_gemv_x8 for it (else they read the original rows). */
+ * type, the tiles read that copy: the same values, one stream per group of rows (two groups per
+ * tile where the path has a vec_dot_tile_x16); so do the GEMV rows where the path has a
+ * vec_dot_gemv_x8 for it (else they read the original rows). */
 #include "threadpool.h"
 
 #define PG_MM_ROWS 16
@@ -98,6 +99,7 @@ pg_mm_plan pg_mul_mat_plan(const pg_compute_params *p, const pg_tensor *src0, co
     const act_prep prep = act_prep_of(p->k, src0, src1);
     m.x8_tile = x8_tile_of(p->k, src0);
     if (m.x8_tile && prep != ACT_AS_IS && pg_mul_mat_act_bytes(p->k, src0, src1) + PG_CACHE_LINE > p->wsize) m.x8_tile = NULL;
+    m.x16_tile = m.x8_tile ? p->k->vec_dot_tile_x16[src0->type] : NULL;
     m.x8_group = src0->nb[1] * PG_TILE_ROWS;   /* bytes per group of 8 rows (same total size) */
     m.prepared = prep != ACT_AS_IS && (m.x8_tile || prep == ACT_QUANTIZE);
     m.act_sums = m.prepared && m.x8_tile && x8_takes_sums(src0->type);
@@ -144,7 +146,12 @@ void pg_mul_mat_block(const pg_kernels *k, const pg_mm_plan *m, const char *w, c
         const char *y = a + ic * m->act_row;
         for (int64_t ir = ir0; ir < ir1; ir += PG_TILE_ROWS) {
             const int nr = (int)(ir1 - ir < PG_TILE_ROWS ? ir1 - ir : PG_TILE_ROWS);
-            if (m->batch_tile)
+            if (m->x16_tile && ir1 - ir > PG_TILE_ROWS) {   /* two groups at once */
+                const int nr16 = (int)(ir1 - ir < 2 * PG_TILE_ROWS ? ir1 - ir : 2 * PG_TILE_ROWS);
+                m->x16_tile(K, OUT(ic, ir), out_col, (const char *)repacked + ir / PG_TILE_ROWS * m->x8_group, m->x8_group,
+                            y, m->act_row, nr16, nc);
+                ir += PG_TILE_ROWS;
+            } else if (m->batch_tile)
                 m->batch_tile(K, OUT(ic, ir), out_col, w + ir * src0->nb[1], src0->nb[1], y, m->act_row, nr, nc);
             else if (m->x8_tile)
                 m->x8_tile(K, OUT(ic, ir), out_col, (const char *)repacked + ir / PG_TILE_ROWS * m->x8_group, m->x8_group, y,

@@ -56,7 +56,7 @@ void pg_forward_mul_mat_glu(const pg_compute_params *p, pg_tensor *dst) {
     act_p.wsize = p->wsize - (size_t)((char *)act_p.wdata - (char *)p->wdata);
     pg_mm_plan mg = pg_mul_mat_plan(&act_p, gate, x);
     if (mg.x8_tile && !up->repacked) {   /* only the gate repacked: both read their rows */
-        mg.x8_tile = mg.gemv_x8 = NULL;
+        mg.x8_tile = mg.x16_tile = mg.gemv_x8 = NULL;
         mg.act_sums = 0;
         mg.act_row = pg_row_size(pg_type_traits_table[gate->type].vec_dot_type, gate->ne[0]);
     }

@@ -96,7 +96,7 @@ typedef struct {
     int K;
     int prepared, act_sums;           /* step 1 writes the rows into wdata (with x8 block sums) */
     size_t act_row;                   /* bytes between activation rows as the kernels read them */
-    pg_vec_dot_tile_fn x8_tile, batch_tile, gemv_x8;
+    pg_vec_dot_tile_fn x8_tile, x16_tile, batch_tile, gemv_x8;
     pg_vec_dot_fn gemv;
     int64_t M_tiled;                  /* rows [0, M_tiled) through tiles, the rest through gemv */
     size_t x8_group;                  /* bytes per repacked group of 8 rows */
