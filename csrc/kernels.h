@@ -190,6 +190,7 @@ void pg_fill_avx512_tile_q8_0_vnni(pg_kernels *k); /* csrc/arch/x86_512/tile_q8_
 void pg_fill_avx512_tile_f32(pg_kernels *k); /* csrc/arch/x86_512/tile_f32_avx512.c */
 void pg_fill_avx512_q6k_batch_vnni(pg_kernels *k); /* csrc/arch/x86_512/q6k_batch_vnni.c */
 void pg_fill_avx512_tile_k_vnni(pg_kernels *k);    /* csrc/arch/x86_512/tile_k_vnni.c */
+void pg_fill_avx512_tile_q4_k_x16(pg_kernels *k);  /* csrc/arch/x86_512/tile_q4_k_x16_vnni.c */
 void pg_fill_avx512_attn_block(pg_kernels *k);     /* csrc/arch/x86_512/attn_block_avx512.c */
 
 /* The tile of k for a weight type: k->vec_dot_tile[type], or a loop over k->vec_dot[type]

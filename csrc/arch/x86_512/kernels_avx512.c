@@ -12,6 +12,7 @@ void pg_kernels_fill_avx512(pg_kernels *k) {
     pg_fill_avx512_tile_f32(k);
     pg_fill_avx512_q6k_batch_vnni(k);
     pg_fill_avx512_tile_k_vnni(k);
+    pg_fill_avx512_tile_q4_k_x16(k);
     pg_fill_avx512_attn_block(k);
     pg_fill_avx512_one_query(k);
     pg_fill_avx512_vec(k);
