@@ -82,9 +82,9 @@ TILE_INLINE void q8_0_tile_nc(int nb, float *s, size_t bs, int nr, const char *c
             }
             const __m256 yd = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)yd_h));
             for (int r = 0; r < nr; r++) {
-                uint16_t xd_h;
+                short xd_h;   /* d_x of row r in all 8 lanes: one word broadcast, one conversion */
                 memcpy(&xd_h, &((const block_q8_0 *)xr[r] + ib)->d, 2);
-                _mm256_storeu_ps(sg.d[ib - ib0][r], _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(xd_h)), yd));
+                _mm256_storeu_ps(sg.d[ib - ib0][r], _mm256_mul_ps(_mm256_cvtph_ps(_mm_set1_epi16(xd_h)), yd));
             }
             for (int p = 0; p < NP; p++) {
                 const __m512i pair = _mm512_permutex2var_epi32(
