@@ -15,8 +15,10 @@
  *     interleaved so in the buffer, and the pair's d products (adjacent floats) are one 64-bit
  *     broadcast: one vpdpbusd, one conversion, one FMA per two outputs and block.
  *   - at the end each pair is reduced with hsum_f32x8's additions on both at once.
- * The d products are made 8 activation rows at a time per block and weight row. An odd last
- * activation row is paired with itself; rows past nr are never computed. */
+ * The d products are made 8 activation rows at a time per block and weight row; weight rows go
+ * two at a time (8 accumulators). An odd last activation row is paired with itself (its copy is
+ * not stored); rows past nr are never computed. mul_mat alone, one thread, 512 activation rows:
+ * 1.4-1.46x the 256-bit tile's rate (K = 576, N = 1536 and K = 2048, N = 8192). */
 #include <immintrin.h>
 #include <string.h>
 
