@@ -182,6 +182,7 @@ void pg_fill_avx2_float_tile(pg_kernels *k); /* csrc/arch/x86/tile_float_avx2.c 
 void pg_fill_neon_rope(pg_kernels *k);      /* csrc/arch/arm/rope_neon.c */
 void pg_fill_avx512_tile_vnni(pg_kernels *k); /* csrc/arch/x86_512/tile_vnni.c */
 void pg_fill_avx512_tile_q4_0_vnni(pg_kernels *k); /* csrc/arch/x86_512/tile_q4_0_vnni.c */
+void pg_fill_avx512_tile_q4_0_x16_vnni(pg_kernels *k); /* csrc/arch/x86_512/tile_q4_0_x16_vnni.c */
 void pg_fill_avx512_tile_q4_1_x8_vnni(pg_kernels *k); /* csrc/arch/x86_512/tile_q4_1_x8_vnni.c */
 void pg_fill_avx512_tile_q5_0_x8_vnni(pg_kernels *k); /* csrc/arch/x86_512/tile_q5_0_x8_vnni.c */
 void pg_fill_avx512_one_query(pg_kernels *k); /* csrc/arch/x86_512/one_query_avx512.c */
