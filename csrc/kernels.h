@@ -77,7 +77,7 @@ typedef struct {
     pg_vec_dot_tile_fn vec_dot_tile_x8[PG_TYPE_COUNT];
     /* vec_dot_tile_x8's values over two consecutive groups at once (x and x + bx: weight rows
      * 0..15, 1 <= nr <= 16): for paths whose vectors hold 16 lanes (avx512). NULL: groups one at
-     * a time through vec_dot_tile_x8. */
+     * a time through vec_dot_tile_x8, as mul_mat does for tiles of one activation row anyway. */
     pg_vec_dot_tile_fn vec_dot_tile_x16[PG_TYPE_COUNT];
     /* vec_dot_gemv's values (per output, the single-row order) from a repacked group, tile-shaped
      * as vec_dot_tile_x8: for the activation rows mul_mat sends to vec_dot_gemv. NULL where the

@@ -16,7 +16,6 @@
 #include "quants/blocks.h"
 
 #define X8_BLOCK_BYTES (16 + 4 * 32)   /* a block of 8 repacked rows */
-#define X8_PREFETCH_BYTES 6144         /* one activation row: each group's stream this far ahead into L2 */
 
 /* 4 activation bytes at qs + i in every lane (a broadcast operand of vpdpbusd) */
 static inline __m512i bcast4_512(const int8_t *qs, int i) {
@@ -28,19 +27,18 @@ static inline __m512i bcast4_512(const int8_t *qs, int i) {
 /* outputs (row r < nr, activation row c < NC) at s + c * bs bytes, float r; x0, x1 the two
  * groups (x1 = x0 when nr <= 8: lanes 8..15 then repeat rows 0..7, dropped) */
 TILE_INLINE void q4_0_x16_pass(int nb, float *s, size_t bs, int nr, const char *x0, const char *x1, const char *y,
-                               size_t by, const int NC, const int PREFETCH) {
+                               size_t by, const int NC, size_t pf) {
     const __m512i mask4 = _mm512_set1_epi8(0x0f);
-    __m512 acc[PG_TILE_COLS];
+    __m512 acc[4];
     for (int c = 0; c < NC; c++) acc[c] = _mm512_setzero_ps();
     /* the activation rows' 8 * block sums, after their Q8_0 blocks (kernels.h) */
     const char *sums = y + (size_t)nb * sizeof(block_q8_0);
     for (int ib = 0; ib < nb; ib++) {
         const char *b0 = x0 + (size_t)ib * X8_BLOCK_BYTES, *b1 = x1 + (size_t)ib * X8_BLOCK_BYTES;
-        if (PREFETCH)
-            for (int b = 0; b < X8_BLOCK_BYTES; b += 64) {
-                _mm_prefetch(b0 + X8_PREFETCH_BYTES + b, _MM_HINT_T1);
-                _mm_prefetch(b1 + X8_PREFETCH_BYTES + b, _MM_HINT_T1);
-            }
+        for (int b = 0; b < X8_BLOCK_BYTES; b += 64) {   /* both streams pf bytes ahead into L2 */
+            _mm_prefetch(b0 + pf + b, _MM_HINT_T1);
+            _mm_prefetch(b1 + pf + b, _MM_HINT_T1);
+        }
         const __m512 xd = _mm512_cvtph_ps(
             _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)b0)),
                                     _mm_loadu_si128((const __m128i *)b1), 1));
@@ -54,13 +52,13 @@ TILE_INLINE void q4_0_x16_pass(int nb, float *s, size_t bs, int nr, const char *
         }
         for (int c = 0; c < NC; c++) {
             const block_q8_0 *yb = (const block_q8_0 *)(y + c * by) + ib;
+            int32_t eight_sum;
+            memcpy(&eight_sum, sums + c * by + (size_t)ib * sizeof(int32_t), 4);
             __m512i a = _mm512_setzero_si512(), b = _mm512_setzero_si512();   /* two chains: half the latency */
             for (int k = 0; k < 4; k++) {
                 a = _mm512_dpbusd_epi32(a, lo[k], bcast4_512(yb->qs, 4 * k));
                 b = _mm512_dpbusd_epi32(b, hi[k], bcast4_512(yb->qs, 16 + 4 * k));
             }
-            int32_t eight_sum;
-            memcpy(&eight_sum, sums + c * by + (size_t)ib * sizeof(int32_t), 4);
             const __m512i isum = _mm512_sub_epi32(_mm512_add_epi32(a, b), _mm512_set1_epi32(eight_sum));
             const __m512 d = _mm512_mul_ps(xd, _mm512_set1_ps(_cvtsh_ss(yb->d)));
             acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), d, acc[c]);
@@ -74,20 +72,28 @@ TILE_INLINE void q4_0_x16_pass(int nb, float *s, size_t bs, int nr, const char *
     }
 }
 
-/* pg_vec_dot_tile_fn: groups x and x + bx (weight rows 0..nr-1), nc activation rows by apart */
+/* pg_vec_dot_tile_fn: groups x and x + bx (weight rows 0..nr-1), nc activation rows by apart;
+ * right for nc = 1 too, but mul_mat sends a lone row to the x8 tile (faster from DRAM) */
 static void pg_vec_dot_tile_x16_q4_0_vnni(int n, float *s, size_t bs, const void *x, size_t bx, const void *y, size_t by,
                                           int nr, int nc) {
     const int nb = n / QK4_0;
     const char *x0 = (const char *)x, *x1 = nr > 8 ? x0 + bx : x0, *yc = (const char *)y;
+    /* the next pair of groups (two interleaved streams: without it 1B-shaped weights from DRAM
+     * ran at 68-116 GMAC/s for 2-4 activation rows, 1 thread, against the x8 tile's 110-150;
+     * with it 155-272; no change where they come from L2) */
+    const size_t pf = 2 * bx;
+    if (nc > 4) {   /* 4 activation rows, then the rest (K=576 N=1536 M=512, 1 thread:
+                     * one pass of 5..8 rows 275-286 GMAC/s, 4 + the rest 287-298) */
+        q4_0_x16_pass(nb, s, bs, nr, x0, x1, yc, by, 4, pf);
+        s = (float *)((char *)s + 4 * bs);
+        yc += 4 * by;
+        nc -= 4;
+    }
     switch (nc) {
-    case 1: q4_0_x16_pass(nb, s, bs, nr, x0, x1, yc, by, 1, 1); break;
-    case 2: q4_0_x16_pass(nb, s, bs, nr, x0, x1, yc, by, 2, 0); break;
-    case 3: q4_0_x16_pass(nb, s, bs, nr, x0, x1, yc, by, 3, 0); break;
-    case 4: q4_0_x16_pass(nb, s, bs, nr, x0, x1, yc, by, 4, 0); break;
-    case 5: q4_0_x16_pass(nb, s, bs, nr, x0, x1, yc, by, 5, 0); break;
-    case 6: q4_0_x16_pass(nb, s, bs, nr, x0, x1, yc, by, 6, 0); break;
-    case 7: q4_0_x16_pass(nb, s, bs, nr, x0, x1, yc, by, 7, 0); break;
-    default: q4_0_x16_pass(nb, s, bs, nr, x0, x1, yc, by, PG_TILE_COLS, 0); break;
+    case 1: q4_0_x16_pass(nb, s, bs, nr, x0, x1, yc, by, 1, pf); break;
+    case 2: q4_0_x16_pass(nb, s, bs, nr, x0, x1, yc, by, 2, pf); break;
+    case 3: q4_0_x16_pass(nb, s, bs, nr, x0, x1, yc, by, 3, pf); break;
+    default: q4_0_x16_pass(nb, s, bs, nr, x0, x1, yc, by, 4, pf); break;
     }
 }
 
