@@ -3,10 +3,11 @@
  * group x + bx (layout in kernels.h: per block 8 f16 scales, then 4 vectors of 32 code bytes).
  * Per output the arithmetic of the x8 tile (arch/x86/tile_q4_0_avx2.c, its vnni build), lane for
  * lane, so every output is bit-identical to it and to vec_dot:
- *   acc = fma((float)isum, d_x * d_y, acc) block by block, one chain, isum the block's exact
- *   integer dot product: 8 vpdpbusd of the unsigned codes (0..15) with the 4 matching activation
- *   bytes broadcast, less the activation row's stored 8 * (sum of the block's codes).
- * Each block's codes are split into nibbles once per pass for all its activation rows. */
+ *   per block d = d_x * d_y (one f32 rounding), then acc = fma((float)isum, d, acc), one chain
+ *   from 0 over the blocks in order; isum the block's exact integer dot product (8 vpdpbusd of
+ *   the unsigned codes 0..15 with the 4 matching activation bytes broadcast, less the activation
+ *   row's stored 8 * (sum of the block's codes)): integers, exact in any order.
+ * Each block's codes are split into nibbles once per pass of up to 4 activation rows. */
 #include <immintrin.h>
 #include <stdint.h>
 #include <string.h>
