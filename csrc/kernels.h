@@ -77,7 +77,7 @@ typedef struct {
     pg_vec_dot_tile_fn vec_dot_tile_x8[PG_TYPE_COUNT];
     /* vec_dot_tile_x8's values over two consecutive groups at once (x and x + bx: weight rows
      * 0..15, 1 <= nr <= 16): for paths whose vectors hold 16 lanes (avx512). NULL: groups one at
-     * a time through vec_dot_tile_x8. */
+     * a time through vec_dot_tile_x8, as mul_mat does for tiles of one activation row anyway. */
     pg_vec_dot_tile_fn vec_dot_tile_x16[PG_TYPE_COUNT];
     /* vec_dot_gemv's values (per output, the single-row order) from a repacked group, tile-shaped
      * as vec_dot_tile_x8: for the activation rows mul_mat sends to vec_dot_gemv. NULL where the
@@ -182,6 +182,7 @@ void pg_fill_avx2_float_tile(pg_kernels *k); /* csrc/arch/x86/tile_float_avx2.c 
 void pg_fill_neon_rope(pg_kernels *k);      /* csrc/arch/arm/rope_neon.c */
 void pg_fill_avx512_tile_vnni(pg_kernels *k); /* csrc/arch/x86_512/tile_vnni.c */
 void pg_fill_avx512_tile_q4_0_vnni(pg_kernels *k); /* csrc/arch/x86_512/tile_q4_0_vnni.c */
+void pg_fill_avx512_tile_q4_0_x16_vnni(pg_kernels *k); /* csrc/arch/x86_512/tile_q4_0_x16_vnni.c */
 void pg_fill_avx512_tile_q4_1_x8_vnni(pg_kernels *k); /* csrc/arch/x86_512/tile_q4_1_x8_vnni.c */
 void pg_fill_avx512_tile_q5_0_x8_vnni(pg_kernels *k); /* csrc/arch/x86_512/tile_q5_0_x8_vnni.c */
 void pg_fill_avx512_one_query(pg_kernels *k); /* csrc/arch/x86_512/one_query_avx512.c */

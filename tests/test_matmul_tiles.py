@@ -111,3 +111,39 @@ def test_q4_K_single_row_kernel_matches_llamacpps_gemv_order(k, seed):
             assert np.float32(got).view(np.uint32) == np.float32(want).view(np.uint32), (name, got, want)
     finally:
         pyggml.set_simd_path(_core.best_simd_path())
+
+
+@pytest.mark.parametrize("n_out,m", [(8, 1), (24, 3), (40, 8), (136, 19), (64, 70)])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_repacked_q4_0_outputs_equal_vec_dot_bitwise(path, n_out, m, n_threads):
+    """Weights repacked by 8 rows (the x8 tile, and the avx512 path's x16 tile over two groups:
+    16-row chunks, an 8-row tail where n_out % 16 == 8, 1..8 activation rows per tile)."""
+    pyggml.set_simd_path(path)
+    try:
+        if not _core.active_path_reads_repacked(int(T.Q4_0)):
+            pytest.skip(f"{path} reads no repacked Q4_0")
+        rng = np.random.default_rng(n_out * 100 + m)
+        k = 160
+        w = rng.standard_normal((n_out, k)).astype(np.float32) * rng.uniform(0.01, 3.0, size=(n_out, 1)).astype(np.float32)
+        raw = np.ascontiguousarray(quantize(w, T.Q4_0)).view(np.uint8).reshape(n_out, -1)
+        acts = rng.standard_normal((m, k)).astype(np.float32) * 2.0
+        ctx = pyggml.Context(16 << 20)
+        wt = ctx.new_tensor_2d(T.Q4_0, k, n_out)
+        wt.set_bytes(raw)
+        packed = np.empty(wt.nbytes, np.uint8)
+        _core.repack_x8(int(T.Q4_0), wt.data, wt.nb[1], packed, n_out, k)
+        wt._c.set_repacked(packed)
+        a = ctx.new_tensor_2d(T.F32, k, m)
+        a.set(acts)
+        out = ops.mul_mat(ctx, wt, a)
+        pyggml.Graph(ctx).build_forward_expand(out).compute(n_threads=n_threads)
+        got = out.numpy().copy()
+        want = np.empty((m, n_out), dtype=np.float32)
+        first_gemv = _core.gemv_first_row(int(T.Q4_0), m)
+        for j, row in enumerate(acts):
+            a_row = quantize_row_activation(row, T.Q8_0)
+            for i in range(n_out):
+                want[j, i] = _core.vec_dot_active(int(T.Q4_0), raw[i], a_row, k, j >= first_gemv)
+        assert np.array_equal(got.view(np.uint32), want.view(np.uint32)), np.argwhere(got != want)[:5]
+    finally:
+        pyggml.set_simd_path(_core.best_simd_path())

@@ -21,8 +21,8 @@
  * go through it instead, every row (llama.cpp's "tiled" order for such batches, Q6_K).
  * Where src0 has a repacked copy (whole groups of 8 rows) and the path a vec_dot_tile_x8 for the
  * type, the tiles read that copy: the same values, one stream per group of rows (two groups per
- * tile where the path has a vec_dot_tile_x16); so do the GEMV rows where the path has a
- * vec_dot_gemv_x8 for it (else they read the original rows). */
+ * tile of 2+ activation rows where the path has a vec_dot_tile_x16); so do the GEMV rows where
+ * the path has a vec_dot_gemv_x8 for it (else they read the original rows). */
 #include "threadpool.h"
 
 #define PG_MM_ROWS 16
@@ -146,7 +146,9 @@ void pg_mul_mat_block(const pg_kernels *k, const pg_mm_plan *m, const char *w, c
         const char *y = a + ic * m->act_row;
         for (int64_t ir = ir0; ir < ir1; ir += PG_TILE_ROWS) {
             const int nr = (int)(ir1 - ir < PG_TILE_ROWS ? ir1 - ir : PG_TILE_ROWS);
-            if (m->x16_tile && ir1 - ir > PG_TILE_ROWS) {   /* two groups at once */
+            /* two groups at once; not for a lone activation row (the avx512 Q4_0 x16 tile's two
+             * interleaved weight streams ran slower than the x8 tile's one from DRAM) */
+            if (m->x16_tile && nc > 1 && ir1 - ir > PG_TILE_ROWS) {
                 const int nr16 = (int)(ir1 - ir < 2 * PG_TILE_ROWS ? ir1 - ir : 2 * PG_TILE_ROWS);
                 m->x16_tile(K, OUT(ic, ir), out_col, (const char *)repacked + ir / PG_TILE_ROWS * m->x8_group, m->x8_group,
                             y, m->act_row, nr16, nc);

@@ -7,7 +7,8 @@
  * Batch kernels (vec_dot_batch, llama.cpp's order for batches of 8+ rows; Q6_K) are held to
  * that order written out below from the block layout, for the same shapes. Tiles over weights
  * repacked by 8 rows (vec_dot_tile_x8, pg_repack_x8) must give vec_dot's values too, and the GEMV
- * kernels over them (vec_dot_gemv_x8) vec_dot_gemv's. */
+ * kernels over them (vec_dot_gemv_x8) vec_dot_gemv's; so must tiles over two repacked groups at once
+ * (vec_dot_tile_x16), for every nr 1..16 (lanes of the second group wrong would show). */
 #include <stdlib.h>
 
 #include "harness.h"
@@ -92,6 +93,53 @@ static float (*batch_order(int type))(int, const void *, const void *) {
     return type == PG_TYPE_Q6_K ? q6_K_batch_order : NULL;
 }
 
+/* vec_dot_tile_x16 over 16 weight rows repacked as two groups: output (r, c) = vec_dot of row r and
+ * activation row c, for nr 1..16 and nc 1..PG_TILE_COLS; nothing written outside the tile */
+static int test_x16(const pg_kernels *k, int type, int n, int kind) {
+    enum { R16 = 2 * PG_TILE_ROWS, OUT16 = R16 + 3 };
+    static uint8_t w[R16][MAX_N * 4], a[PG_TILE_COLS][MAX_N * 4];
+    static uint8_t wbuf[R16 * (MAX_N * 4 + ROW_PAD)], packed[R16 * (MAX_N * 4 + ROW_PAD)];
+    static uint8_t xact[PG_TILE_COLS * (MAX_N * 4 + ROW_PAD)];
+    static float act[MAX_N];
+    const pg_vec_dot_tile_fn x16 = k->vec_dot_tile_x16[type];
+    const int partner = traits(type)->vec_dot_type, sums = type == PG_TYPE_Q4_0;
+    const size_t wrow = pg_row_size(type, n) + ROW_PAD;
+    const size_t xrow = (sums ? pg_x8_activation_row_bytes(n) : pg_row_size(partner, n)) + ROW_PAD;
+    for (int r = 0; r < R16; r++) {
+        make_weight_row(type, w[r], n, kind);
+        memcpy(wbuf + r * wrow, w[r], wrow - ROW_PAD);
+    }
+    check(pg_repack_x8(type, wbuf, wrow, packed, R16, n) == 0, "%s repack %s n=%d (16 rows) failed", k->path,
+          traits(type)->name, n);
+    for (int c = 0; c < PG_TILE_COLS; c++) {
+        for (int i = 0; i < n; i++) act[i] = rand_normal() * 2.0f;
+        k->from_float[partner](act, a[c], n);
+        memcpy(xact + c * xrow, a[c], pg_row_size(partner, n));
+        if (sums) pg_x8_activation_sums(xact + c * xrow, n);
+    }
+    float want[PG_TILE_COLS][R16];
+    for (int c = 0; c < PG_TILE_COLS; c++)
+        for (int r = 0; r < R16; r++) k->vec_dot[type](n, &want[c][r], w[r], a[c]);
+    int all_ok = 1;
+    for (int nr = 1; nr <= R16; nr++)
+        for (int nc = 1; nc <= PG_TILE_COLS; nc++) {
+            float out[PG_TILE_COLS * OUT16];
+            const size_t bs = OUT16 * sizeof(float);
+            for (int i = 0; i < PG_TILE_COLS * OUT16; i++) out[i] = -12345.0f;
+            x16(n, out, bs, packed, (wrow - ROW_PAD) * PG_TILE_ROWS, xact, xrow, nr, nc);
+            int ok = 1;
+            for (int c = 0; c < PG_TILE_COLS; c++)
+                for (int i = 0; i < OUT16; i++) {
+                    const float got = out[c * OUT16 + i];
+                    ok &= c < nc && i < nr ? same_float(got, want[c][i]) : got == -12345.0f;
+                }
+            check(ok, "%s tile_x16 %s n=%d %dx%d %s: differs from vec_dot (or wrote outside)", k->path,
+                  traits(type)->name, n, nr, nc, kind == DATA_RAW ? "raw codes" : "quantized");
+            all_ok &= ok;
+        }
+    return all_ok;
+}
+
 static void test_type(const pg_kernels *k, int type) {
     static uint8_t w[PG_TILE_ROWS][MAX_N * 4 + ROW_PAD], a[PG_TILE_COLS][MAX_N * 4 + ROW_PAD];
     static float act[MAX_N];
@@ -164,6 +212,7 @@ static void test_type(const pg_kernels *k, int type) {
                         worst_ok &= ok;
                     }
             }
+            if (k->vec_dot_tile_x16[type]) worst_ok &= test_x16(k, type, n, kind);
             for (int nr = 1; nr <= PG_TILE_ROWS; nr++) {
                 for (int nc = 1; nc <= PG_TILE_COLS; nc++) {
                     for (int is_batch = 0; is_batch <= (batch != NULL); is_batch++) {
@@ -192,10 +241,10 @@ static void test_type(const pg_kernels *k, int type) {
             }
         }
     }
-    printf("  %-6s tile %-5s %s%s%s: %s\n", k->path, traits(type)->name,
+    printf("  %-6s tile %-5s %s%s%s%s: %s\n", k->path, traits(type)->name,
            k->vec_dot_tile[type] ? "own kernel" : "vec_dot loop", k->vec_dot_batch[type] ? " + batch order" : "",
            k->vec_dot_tile_x8[type] ? (k->vec_dot_gemv_x8[type] ? " + repacked by 8 (tile, gemv)" : " + repacked by 8") : "",
-           worst_ok ? "bit-identical" : "DIFFERS");
+           k->vec_dot_tile_x16[type] ? " + two groups (x16)" : "", worst_ok ? "bit-identical" : "DIFFERS");
 }
 
 static void test_path(const pg_kernels *k, int must_have_tiles) {

@@ -6,6 +6,7 @@ void pg_kernels_fill_avx512(pg_kernels *k) {
     k->path = "avx512";
     pg_fill_avx512_tile_vnni(k);
     pg_fill_avx512_tile_q4_0_vnni(k);
+    pg_fill_avx512_tile_q4_0_x16_vnni(k);
     pg_fill_avx512_tile_q4_1_x8_vnni(k);
     pg_fill_avx512_tile_q5_0_x8_vnni(k);
     pg_fill_avx512_tile_q8_0_vnni(k);
