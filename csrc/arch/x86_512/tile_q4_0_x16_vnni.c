@@ -13,17 +13,11 @@
 #include <string.h>
 
 #include "arch/x86/tile_avx2.h"
+#include "arch/x86_512/tile_512.h"
 #include "kernels.h"
 #include "quants/blocks.h"
 
 #define X8_BLOCK_BYTES (16 + 4 * 32)   /* a block of 8 repacked rows */
-
-/* 4 activation bytes at qs + i in every lane (a broadcast operand of vpdpbusd) */
-static inline __m512i bcast4_512(const int8_t *qs, int i) {
-    int32_t w;
-    memcpy(&w, qs + i, 4);
-    return _mm512_set1_epi32(w);
-}
 
 /* outputs (row r < nr, activation row c < NC) at s + c * bs bytes, float r; x0, x1 the two
  * groups (x1 = x0 when nr <= 8: lanes 8..15 then repeat rows 0..7, dropped) */

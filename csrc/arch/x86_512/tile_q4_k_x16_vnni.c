@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "arch/x86/tile_avx2.h"
+#include "arch/x86_512/tile_512.h"
 #include "kernels.h"
 #include "quants/blocks.h"
 
@@ -27,13 +28,6 @@ static inline void words16(const char *g0, const char *g1, int w, __m512i out[4]
     for (int k = 0; k < 4; k++)
         out[k] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(g0 + 32 * (w + k)))),
                                     _mm256_loadu_si256((const __m256i *)(g1 + 32 * (w + k))), 1);
-}
-
-/* 4 activation bytes starting at element i, in every lane */
-static inline __m512i bcast4_512(const int8_t *qs, int i) {
-    int32_t v;
-    memcpy(&v, qs + i, 4);
-    return _mm512_set1_epi32(v);
 }
 
 /* byte b of every 32-bit lane, zero-extended */
